@@ -1,0 +1,176 @@
+"""Collectors and items: one item per (file rule, file), per repository rule, never per finding."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from pytest_aiml.engine.findings import Finding, ParseFailure
+from pytest_aiml.engine.rule import FileRule, RepoRule, Rule
+
+if TYPE_CHECKING:
+    from _pytest._code.code import ExceptionInfo, TerminalRepr
+
+    from pytest_aiml.session import AimlSession
+
+#: The key under which each generated item puts its result in ``user_properties``;
+#: xdist carries user properties to the controller, which writes the report.
+RESULT_PROPERTY = "aiml"
+
+
+class AimlFailure(Exception):
+    """Raised by an item whose rule found something; rendered without a traceback."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self.text = text
+
+
+def item_name(rule: type[Rule]) -> str:
+    return f"{rule.code}-{rule.slug}"
+
+
+def render_failure(rule: type[Rule], findings: Sequence[Finding]) -> str:
+    """Render findings the way a code review reads: one line each, then what to do."""
+    lines = [finding.render() for finding in findings]
+    count = len(findings)
+    lines.append("")
+    lines.append(f"{count} finding{'s' if count != 1 else ''} of {rule.code} {rule.slug} ({rule.priority.value}, {rule.category.value}).")
+    lines.append(f"Why: {rule.impact}")
+    lines.append(f"Fix: {rule.fix}")
+    return "\n".join(lines)
+
+
+def result_payload(rule: type[Rule], target: str, findings: Sequence[Finding]) -> dict[str, Any]:
+    """Return the builtins-only record of one item's result, as the report needs it."""
+    return {
+        "code": rule.code,
+        "slug": rule.slug,
+        "target": target,
+        "priority": rule.priority.value,
+        "category": rule.category.value,
+        "message": rule.message,
+        "impact": rule.impact,
+        "fix": rule.fix,
+        "effort": rule.effort.value,
+        "anti_pattern": rule.anti_pattern,
+        "findings": [finding.serialized() for finding in findings],
+    }
+
+
+class AimlItem(pytest.Item):
+    """Base of every generated item: carries the ``aiml`` marker and renders failures plainly."""
+
+    def __init__(self, *, aiml: AimlSession, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.aiml = aiml
+        self.add_marker("aiml")
+
+    def repr_failure(self, excinfo: ExceptionInfo[BaseException], style: Any = None) -> str | TerminalRepr:
+        if isinstance(excinfo.value, AimlFailure):
+            return excinfo.value.text
+        return super().repr_failure(excinfo)
+
+
+class RuleItem(AimlItem):
+    """One file rule checked on one file."""
+
+    def __init__(self, *, rule: type[FileRule], findings: tuple[Finding, ...], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.rule = rule
+        self.findings = findings
+        self.target = self.aiml.relative(self.path)
+
+    def runtest(self) -> None:
+        self.user_properties.append((RESULT_PROPERTY, result_payload(self.rule, self.target, self.findings)))
+        if self.findings:
+            raise AimlFailure(render_failure(self.rule, self.findings))
+
+    def reportinfo(self) -> tuple[Path, int | None, str]:
+        line = self.findings[0].line - 1 if self.findings and self.findings[0].line else None
+        return self.path, line, f"{self.rule.code} {self.rule.slug}"
+
+
+class ParseErrorItem(AimlItem):
+    """Stands for a file libcst could not parse: one error for the file, instead of one per rule."""
+
+    def __init__(self, *, failure: ParseFailure, rules: Sequence[str], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.failure = failure
+        self.rules = tuple(rules)
+
+    def runtest(self) -> None:
+        self.user_properties.append((RESULT_PROPERTY, {"parse_error": self.failure.serialized(), "rules": list(self.rules)}))
+        raise AimlFailure(
+            f"{self.failure.render()}\n\n"
+            f"pytest-aiml could not check this file for {', '.join(self.rules)}.\n"
+            "Fix: correct the syntax error, or add the file to 'exclude' in [tool.pytest-aiml] "
+            "if it is not meant to be Python."
+        )
+
+    def reportinfo(self) -> tuple[Path, int | None, str]:
+        return self.path, max(self.failure.line - 1, 0), "aiml parse error"
+
+
+class RepoRuleItem(AimlItem):
+    """One repository rule, checked on the inventory."""
+
+    def __init__(self, *, rule: type[RepoRule], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.rule = rule
+
+    def runtest(self) -> None:
+        findings = tuple(sorted(self.rule().check(self.aiml.inventory), key=lambda f: (f.path, f.line, f.column)))
+        self.user_properties.append((RESULT_PROPERTY, result_payload(self.rule, ".", findings)))
+        if findings:
+            raise AimlFailure(render_failure(self.rule, findings))
+
+    def reportinfo(self) -> tuple[Path, int | None, str]:
+        return self.aiml.settings.rootdir, None, f"{self.rule.code} {self.rule.slug} (repository)"
+
+
+class AimlFile(pytest.File):
+    """The generated items of one repository file."""
+
+    def __init__(self, *, aiml: AimlSession, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.aiml = aiml
+
+    def collect(self) -> Iterable[pytest.Item]:
+        relative = self.aiml.relative(self.path)
+        analysis = self.aiml.analyze(relative)
+        if analysis is None:
+            return
+        if analysis.failure is not None:
+            yield ParseErrorItem.from_parent(
+                self, name="aiml-parse-error", aiml=self.aiml, failure=analysis.failure, rules=analysis.rules
+            )
+            return
+        for code in analysis.rules:
+            rule = self.aiml.registry.get(code)
+            assert issubclass(rule, FileRule)
+            yield RuleItem.from_parent(
+                self, name=item_name(rule), aiml=self.aiml, rule=rule, findings=analysis.for_rule(code)
+            )
+
+
+class AimlRepository(pytest.Collector):
+    """The repository-scoped items; its node id is ``.``, the rootdir."""
+
+    def __init__(self, *, aiml: AimlSession, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.aiml = aiml
+
+    def collect(self) -> Iterable[pytest.Item]:
+        for rule in self.aiml.registry.repo_rules():
+            yield RepoRuleItem.from_parent(self, name=item_name(rule), aiml=self.aiml, rule=rule)
+
+
+class NotImported(pytest.File):
+    """Stands in for the test module pytest would import from a source file named on the command line."""
+
+    def collect(self) -> Iterable[pytest.Item]:
+        return ()

@@ -1,0 +1,1 @@
+"""The analysis engine: discovery, rules, findings, inventory. Imports nothing from pytest."""

@@ -1,0 +1,172 @@
+"""Pinned package versions, read from the repository's dependency files.
+
+Some findings depend on which library version the repository runs: ``torch.load``
+without ``weights_only`` is unsafe only where torch < 2.6 may run, because torch 2.6
+changed the default to ``weights_only=True``. An unpinned package may run at any
+version, so it counts as possibly old.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
+from packaging.version import InvalidVersion, Version
+
+from pytest_aiml.engine.discovery import FileKind, RepoFiles
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on Python 3.10 only
+    import tomli as tomllib
+
+log = logging.getLogger("pytest_aiml.dependencies")
+
+_LOCK_PACKAGE = re.compile(r'^\s*name\s*=\s*"([^"]+)"\s*\n\s*version\s*=\s*"([^"]+)"', re.MULTILINE)
+_CONDA_PIN = re.compile(r"^\s*-\s*([A-Za-z0-9_.\-]+)\s*(==?|>=|<=|~=|>|<)\s*([0-9][\w.*+!-]*)\s*$", re.MULTILINE)
+
+
+@dataclass(frozen=True, slots=True)
+class Pin:
+    """One requirement on a package, with the file it came from."""
+
+    package: str
+    specifier: str
+    source: str
+    exact: bool
+
+
+def collect_pins(repo: RepoFiles) -> dict[str, tuple[Pin, ...]]:
+    """Read every dependency file of the repository into pins by normalised package name."""
+    found: dict[str, list[Pin]] = {}
+    for path in repo.of_kind(FileKind.DEPENDENCIES):
+        text = repo.read_text(path)
+        if text is None:
+            continue
+        for pin in _pins_of(path, text):
+            found.setdefault(pin.package, []).append(pin)
+    return {name: tuple(pins) for name, pins in sorted(found.items())}
+
+
+def may_run_below(pins: Mapping[str, tuple[Pin, ...]], package: str, version: str) -> bool:
+    """Tell whether the repository may run ``package`` at a version below ``version``.
+
+    Exact pins (``==``, lock files) decide when present; otherwise the highest lower
+    bound does; with neither, any version may run.
+    """
+    threshold = Version(version)
+    entries = pins.get(canonicalize_name(package), ())
+    exact_versions = [_version(pin.specifier.lstrip("=")) for pin in entries if pin.exact]
+    exact_versions = [found for found in exact_versions if found is not None]
+    if exact_versions:
+        return any(found < threshold for found in exact_versions)
+    lower_bounds: list[Version] = []
+    for pin in entries:
+        for clause in pin.specifier.split(","):
+            match = re.match(r"\s*(>=|>|~=|==)\s*([0-9][\w.+!-]*)", clause)
+            if match:
+                bound = _version(match.group(2).rstrip(".*"))
+                if bound is not None:
+                    lower_bounds.append(bound)
+    if not lower_bounds:
+        return True
+    return max(lower_bounds) < threshold
+
+
+def pins_as_text(pins: Mapping[str, tuple[Pin, ...]]) -> dict[str, str]:
+    """Flatten pins to ``{package: "spec1; spec2"}`` for logs and the rule context."""
+    return {name: "; ".join(sorted({pin.specifier for pin in entries})) for name, entries in pins.items()}
+
+
+def _version(text: str) -> Version | None:
+    try:
+        return Version(text)
+    except InvalidVersion:
+        return None
+
+
+def _pins_of(path: str, text: str) -> Iterable[Pin]:
+    name = path.rsplit("/", 1)[-1]
+    if name.endswith((".txt", ".in")):
+        yield from _requirement_lines(path, text.splitlines())
+    elif name == "pyproject.toml":
+        yield from _pyproject_pins(path, text)
+    elif name in ("poetry.lock", "uv.lock", "pdm.lock"):
+        for match in _LOCK_PACKAGE.finditer(text):
+            yield Pin(canonicalize_name(match.group(1)), f"=={match.group(2)}", path, exact=True)
+    elif name == "setup.cfg":
+        block = re.search(r"install_requires\s*=\s*\n((?:[ \t]+.+\n?)+)", text)
+        if block:
+            yield from _requirement_lines(path, block.group(1).splitlines())
+    elif name.endswith((".yml", ".yaml")):
+        for match in _CONDA_PIN.finditer(text):
+            operator = "==" if match.group(2) == "=" else match.group(2)
+            yield Pin(
+                canonicalize_name(match.group(1)), f"{operator}{match.group(3)}", path, exact=operator == "=="
+            )
+        pip_section = re.search(r"-\s*pip\s*:\s*\n((?:\s+-\s*.+\n?)+)", text)
+        if pip_section:
+            lines = [line.strip().lstrip("-").strip() for line in pip_section.group(1).splitlines()]
+            yield from _requirement_lines(path, lines)
+
+
+def _requirement_lines(path: str, lines: Iterable[str]) -> Iterable[Pin]:
+    for raw in lines:
+        line = raw.split(" #", 1)[0].strip()
+        if not line or line.startswith(("#", "-", "git+", "http:", "https:")):
+            continue
+        yield from _requirement(path, line)
+
+
+def _requirement(path: str, line: str) -> Iterable[Pin]:
+    try:
+        requirement = Requirement(line)
+    except InvalidRequirement:
+        log.debug("%s: not a requirement: %r", path, line)
+        return
+    specifier = str(requirement.specifier)
+    exact = len(requirement.specifier) == 1 and next(iter(requirement.specifier)).operator in ("==", "===")
+    exact = exact and "*" not in specifier
+    yield Pin(canonicalize_name(requirement.name), specifier, path, exact=exact)
+
+
+def _pyproject_pins(path: str, text: str) -> Iterable[Pin]:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        log.warning("%s is not valid TOML, its dependencies are not read: %s", path, error)
+        return
+    project = data.get("project", {})
+    lines = list(project.get("dependencies", []) or [])
+    for extra in (project.get("optional-dependencies", {}) or {}).values():
+        lines.extend(extra or [])
+    for group in (data.get("dependency-groups", {}) or {}).values():
+        lines.extend(entry for entry in group or [] if isinstance(entry, str))
+    yield from _requirement_lines(path, [line for line in lines if isinstance(line, str)])
+    poetry = data.get("tool", {}).get("poetry", {})
+    tables = [poetry.get("dependencies", {}) or {}]
+    tables += [group.get("dependencies", {}) or {} for group in (poetry.get("group", {}) or {}).values()]
+    for table in tables:
+        for package, value in table.items():
+            version = value.get("version") if isinstance(value, dict) else value
+            if not isinstance(version, str) or package == "python":
+                continue
+            yield from _poetry_pin(path, package, version)
+
+
+def _poetry_pin(path: str, package: str, version: str) -> Iterable[Pin]:
+    version = version.strip()
+    if version in ("*", ""):
+        yield Pin(canonicalize_name(package), "", path, exact=False)
+    elif version[0].isdigit():
+        yield Pin(canonicalize_name(package), f"=={version}", path, exact="*" not in version)
+    elif version.startswith("^") or version.startswith("~"):
+        # Poetry's caret and tilde both mean "at least this version" for a lower bound.
+        yield Pin(canonicalize_name(package), f">={version[1:].lstrip('=')}", path, exact=False)
+    else:
+        yield Pin(canonicalize_name(package), version, path, exact=version.startswith("==") and "*" not in version)

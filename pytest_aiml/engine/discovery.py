@@ -1,0 +1,224 @@
+"""Repository discovery: which files belong to the repository, and what each one is."""
+
+from __future__ import annotations
+
+import enum
+import fnmatch
+import logging
+import os
+import re
+import subprocess
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path, PurePosixPath
+
+log = logging.getLogger("pytest_aiml.discovery")
+
+#: Folders a repository walk never enters when git cannot list the files.
+SKIPPED_DIRECTORIES = frozenset(
+    {
+        ".git", ".hg", ".svn", ".venv", "venv", "env", ".env", ".tox", ".nox", "node_modules",
+        "__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache", ".hypothesis", "build",
+        "dist", ".eggs", "site-packages", ".ipynb_checkpoints", ".idea", ".vscode", "wandb",
+        "mlruns", ".dvc",
+    }
+)
+
+MODEL_SUFFIXES = frozenset(
+    {
+        ".pt", ".pth", ".pt2", ".bin", ".ckpt", ".pkl", ".pickle", ".joblib", ".safetensors",
+        ".onnx", ".h5", ".hdf5", ".keras", ".pb", ".tflite", ".gguf", ".mar", ".npy", ".npz",
+        ".ubj", ".mlmodel", ".msgpack",
+    }
+)
+DATA_SUFFIXES = frozenset(
+    {".csv", ".tsv", ".json", ".jsonl", ".ndjson", ".parquet", ".feather", ".arrow", ".avro", ".xlsx", ".txt"}
+)
+_DEPENDENCY_NAMES = re.compile(
+    r"^(requirements[\w.-]*\.(txt|in)|pyproject\.toml|setup\.cfg|setup\.py|Pipfile(\.lock)?|poetry\.lock"
+    r"|uv\.lock|pdm\.lock|environment\.ya?ml|conda[\w.-]*\.ya?ml)$"
+)
+_CI_PATTERNS = (
+    ".github/workflows/*.yml", ".github/workflows/*.yaml", ".gitlab-ci.yml", "Jenkinsfile",
+    ".circleci/config.yml", "azure-pipelines.yml", "bitbucket-pipelines.yml", ".buildkite/*.yml",
+    ".travis.yml", "cloudbuild.yaml", "cloudbuild.yml", ".drone.yml",
+)
+_DEPLOYMENT_NAME = re.compile(
+    r"(^|/)(Dockerfile[\w.-]*|[\w.-]*\.dockerfile|docker-compose[\w.-]*\.ya?ml|compose\.ya?ml|Chart\.yaml"
+    r"|values[\w.-]*\.ya?ml|kustomization\.ya?ml|serverless\.ya?ml|app\.ya?ml|Procfile|MLproject"
+    r"|dvc\.yaml|bentofile\.yaml|model-config\.yaml|config\.pbtxt)$"
+)
+_MANIFEST_DIRECTORY = re.compile(r"(^|/)(k8s|kubernetes|deploy|deployment|manifests|helm|charts|kserve|seldon)/")
+
+
+class FileKind(str, enum.Enum):
+    PYTHON = "python"
+    NOTEBOOK = "notebook"
+    MODEL = "model"
+    DATA = "data"
+    DEPENDENCIES = "dependencies"
+    CI = "ci"
+    DEPLOYMENT = "deployment"
+    OTHER = "other"
+
+
+def classify(path: str) -> FileKind:
+    """Classify a POSIX path relative to the repository root by its name alone."""
+    pure = PurePosixPath(path)
+    name = pure.name
+    suffix = pure.suffix.lower()
+    if suffix in (".py", ".pyi"):
+        return FileKind.PYTHON
+    if suffix == ".ipynb":
+        return FileKind.NOTEBOOK
+    if _DEPENDENCY_NAMES.match(name):
+        return FileKind.DEPENDENCIES
+    if any(fnmatch.fnmatchcase(path, pattern) for pattern in _CI_PATTERNS):
+        return FileKind.CI
+    if _DEPLOYMENT_NAME.search(path):
+        return FileKind.DEPLOYMENT
+    if suffix in (".yaml", ".yml") and _MANIFEST_DIRECTORY.search(path):
+        return FileKind.DEPLOYMENT
+    if suffix in MODEL_SUFFIXES:
+        return FileKind.MODEL
+    if suffix in DATA_SUFFIXES:
+        return FileKind.DATA
+    return FileKind.OTHER
+
+
+def is_test_path(path: str) -> bool:
+    """Tell whether a path is test code (pytest's default naming, or under a tests folder)."""
+    pure = PurePosixPath(path)
+    if pure.name == "conftest.py" or pure.name.startswith("test_") or pure.stem.endswith("_test"):
+        return True
+    return any(part in ("tests", "test", "testing") for part in pure.parts[:-1])
+
+
+def glob_matches(path: str, pattern: str) -> bool:
+    """Match a POSIX path against a glob where ``**`` spans folders and ``*`` does not.
+
+    A pattern without a slash matches the file name in any folder, as in ``.gitignore``.
+    """
+    if "/" not in pattern.rstrip("/"):
+        return fnmatch.fnmatchcase(PurePosixPath(path).name, pattern) or _glob_regex(pattern).match(path) is not None
+    return _glob_regex(pattern.lstrip("/")).match(path) is not None
+
+
+def _glob_regex(pattern: str) -> re.Pattern[str]:
+    cached = _GLOB_CACHE.get(pattern)
+    if cached is not None:
+        return cached
+    pattern = pattern.rstrip("/") if pattern.endswith("/") else pattern
+    out = []
+    index = 0
+    while index < len(pattern):
+        char = pattern[index]
+        if pattern.startswith("**/", index):
+            out.append("(?:.*/)?")
+            index += 3
+            continue
+        if pattern.startswith("**", index):
+            out.append(".*")
+            index += 2
+            continue
+        if char == "*":
+            out.append("[^/]*")
+        elif char == "?":
+            out.append("[^/]")
+        else:
+            out.append(re.escape(char))
+        index += 1
+    # A folder pattern such as ``data`` or ``notebooks/**`` also covers what lies below.
+    compiled = re.compile("".join(out) + "(?:/.*)?$")
+    _GLOB_CACHE[pattern] = compiled
+    return compiled
+
+
+_GLOB_CACHE: dict[str, re.Pattern[str]] = {}
+
+
+@dataclass(frozen=True)
+class RepoFiles:
+    """The repository's files as sorted POSIX paths relative to ``root``."""
+
+    root: Path
+    paths: tuple[str, ...]
+
+    @cached_property
+    def by_kind(self) -> dict[FileKind, tuple[str, ...]]:
+        grouped: dict[FileKind, list[str]] = {kind: [] for kind in FileKind}
+        for path in self.paths:
+            grouped[classify(path)].append(path)
+        return {kind: tuple(paths) for kind, paths in grouped.items()}
+
+    def of_kind(self, *kinds: FileKind) -> tuple[str, ...]:
+        if len(kinds) == 1:
+            return self.by_kind[kinds[0]]
+        return tuple(path for path in self.paths if classify(path) in kinds)
+
+    def read_text(self, path: str, limit: int = 2_000_000) -> str | None:
+        """Read a file as text, or return None when it is missing, too large or binary."""
+        full = self.root / path
+        try:
+            if full.stat().st_size > limit:
+                return None
+            data = full.read_bytes()
+        except OSError as error:
+            log.debug("cannot read %s: %s", path, error)
+            return None
+        if b"\0" in data[:8192]:
+            return None
+        return data.decode("utf-8", errors="replace")
+
+
+def discover(root: Path, exclude: Sequence[str] = ()) -> RepoFiles:
+    """List the repository's files the way git does, minus ``exclude`` globs.
+
+    Inside a git work tree this is ``git ls-files`` plus untracked files that are not
+    ignored; elsewhere (or when git is missing) a walk that skips virtual
+    environments, caches and build output.
+    """
+    root = root.resolve()
+    listed = _git_files(root)
+    if listed is None:
+        listed = list(_walk(root))
+    kept = sorted(
+        {
+            path
+            for path in listed
+            if not any(glob_matches(path, pattern) for pattern in exclude)
+            and not any(part in SKIPPED_DIRECTORIES for part in PurePosixPath(path).parts[:-1])
+            and (root / path).is_file()
+        }
+    )
+    return RepoFiles(root=root, paths=tuple(kept))
+
+
+def _git_files(root: Path) -> list[str] | None:
+    command = ["git", "-C", str(root), "ls-files", "-z", "--cached", "--others", "--exclude-standard"]
+    try:
+        inside = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "--show-prefix"],
+            capture_output=True, text=True, timeout=30, check=False,
+        )
+        if inside.returncode != 0:
+            return None
+        result = subprocess.run(command, capture_output=True, timeout=120, check=False)
+    except (OSError, subprocess.TimeoutExpired) as error:
+        log.debug("git unavailable for %s, walking the folder instead: %s", root, error)
+        return None
+    if result.returncode != 0:
+        return None
+    # ``git -C root ls-files`` prints paths relative to root, even in a subfolder of the work tree.
+    return [entry for entry in result.stdout.decode("utf-8", errors="surrogateescape").split("\0") if entry]
+
+
+def _walk(root: Path) -> Iterable[str]:
+    for folder, directories, files in os.walk(root):
+        directories[:] = sorted(
+            name for name in directories if name not in SKIPPED_DIRECTORIES and not name.endswith(".egg-info")
+        )
+        relative = Path(folder).relative_to(root)
+        for name in files:
+            yield (relative / name).as_posix()

@@ -1,0 +1,44 @@
+"""Run a rule on one of its own ``VALID`` / ``INVALID`` examples.
+
+The test suite runs every example of every rule through this module, and a custom
+rule's author can do the same in a few lines.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from pytest_aiml.engine.context import RepoContext
+from pytest_aiml.engine.dependencies import collect_pins
+from pytest_aiml.engine.discovery import discover
+from pytest_aiml.engine.findings import Finding
+from pytest_aiml.engine.inventory import build_inventory
+from pytest_aiml.engine.rule import Example, FileRule, RepoRule, Rule
+from pytest_aiml.engine.runner import analyze_text
+
+
+def run_example(rule: type[Rule], example: Example) -> list[Finding]:
+    """Return the findings ``rule`` reports on ``example``.
+
+    A file rule analyses ``example.source`` as ``example.path``, with ``example.files``
+    as the rest of the repository (a requirements file, say). A repository rule
+    builds the inventory of ``example.files``.
+    """
+    with tempfile.TemporaryDirectory(prefix="aiml-example-") as folder:
+        root = Path(folder)
+        for relative, content in example.files.items():
+            target = root / relative
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(content, encoding="utf-8")
+        repo = discover(root)
+        if issubclass(rule, FileRule):
+            context = RepoContext(pins=collect_pins(repo))
+            analysis = analyze_text(example.path, example.source, [rule], context)
+            if analysis.failure is not None:
+                raise ValueError(f"example of {rule.code} does not parse: {analysis.failure.render()}")
+            return list(analysis.findings)
+        if issubclass(rule, RepoRule):
+            return list(rule().check(build_inventory(repo)))
+    raise TypeError(f"{rule!r} is neither a FileRule nor a RepoRule")
+

@@ -1,0 +1,95 @@
+"""The rule registry: every rule of a run, by code, with selection by code or family prefix."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Iterable, Iterator, Sequence
+
+from pytest_aiml.engine.rule import CODE_PATTERN, SLUG_PATTERN, FileRule, RepoRule, Rule
+
+#: Modules that define the built-in rules; each exposes ``RULES``.
+BUILTIN_RULE_MODULES = (
+    "pytest_aiml.rules.security",
+    "pytest_aiml.rules.serving",
+    "pytest_aiml.rules.llm",
+    "pytest_aiml.rules.mlops",
+)
+
+
+class RuleError(ValueError):
+    """A rule class that breaks the rule contract, or a selection naming no rule."""
+
+
+class RuleRegistry:
+    """An ordered collection of rule classes, unique by code and by slug."""
+
+    def __init__(self, rules: Iterable[type[Rule]] = ()) -> None:
+        self._rules: dict[str, type[Rule]] = {}
+        for rule in rules:
+            self.add(rule)
+
+    def add(self, rule: type[Rule]) -> None:
+        validate_rule(rule)
+        if rule.code in self._rules and self._rules[rule.code] is not rule:
+            raise RuleError(f"rule code {rule.code} is used by both {self._rules[rule.code].__qualname__} and {rule.__qualname__}")
+        if any(other.slug == rule.slug and other is not rule for other in self._rules.values()):
+            raise RuleError(f"rule slug {rule.slug!r} of {rule.code} is already used by another rule")
+        self._rules[rule.code] = rule
+
+    def __iter__(self) -> Iterator[type[Rule]]:
+        return iter(sorted(self._rules.values(), key=lambda rule: rule.code))
+
+    def __len__(self) -> int:
+        return len(self._rules)
+
+    def __contains__(self, code: object) -> bool:
+        return code in self._rules
+
+    def get(self, code: str) -> type[Rule]:
+        return self._rules[code]
+
+    def codes(self) -> list[str]:
+        return sorted(self._rules)
+
+    def matching(self, selector: str) -> list[type[Rule]]:
+        """Return the rules a code (``AIML101``) or family prefix (``AIML1``, ``AIML``) selects."""
+        return [rule for rule in self if rule.code.startswith(selector)]
+
+    def select(self, select: Sequence[str], ignore: Sequence[str]) -> RuleRegistry:
+        """Return the rules that ``select`` picks (all when empty) minus those ``ignore`` names."""
+        chosen = [rule for rule in self if not select or any(rule.code.startswith(s) for s in select)]
+        return RuleRegistry(rule for rule in chosen if not any(rule.code.startswith(i) for i in ignore))
+
+    def unknown_selectors(self, selectors: Iterable[str]) -> list[str]:
+        return [selector for selector in selectors if not self.matching(selector)]
+
+    def file_rules(self) -> list[type[FileRule]]:
+        return [rule for rule in self if issubclass(rule, FileRule)]
+
+    def repo_rules(self) -> list[type[RepoRule]]:
+        return [rule for rule in self if issubclass(rule, RepoRule)]
+
+
+def builtin_rules() -> RuleRegistry:
+    registry = RuleRegistry()
+    for module_name in BUILTIN_RULE_MODULES:
+        for rule in importlib.import_module(module_name).RULES:
+            registry.add(rule)
+    return registry
+
+
+def validate_rule(rule: type[Rule]) -> None:
+    """Check that a rule class carries every field of the rule contract."""
+    name = getattr(rule, "__qualname__", repr(rule))
+    for attribute in ("code", "slug", "category", "priority", "scope", "message", "impact", "fix", "effort"):
+        if not getattr(rule, attribute, None):
+            raise RuleError(f"rule {name} has no {attribute!r}; every rule declares code, slug, category, "
+                            "priority, scope, message, impact, fix and effort")
+    if not CODE_PATTERN.match(rule.code):
+        raise RuleError(f"rule {name} has code {rule.code!r}; codes are 'AIML' and three digits, like 'AIML101'")
+    if not SLUG_PATTERN.match(rule.slug):
+        raise RuleError(f"rule {name} has slug {rule.slug!r}; slugs are lowercase words joined by '-'")
+    if not (issubclass(rule, FileRule) or issubclass(rule, RepoRule)):
+        raise RuleError(f"rule {name} must subclass FileRule or RepoRule")
+    if not rule.INVALID or not rule.VALID:
+        raise RuleError(f"rule {rule.code} ({name}) needs at least one VALID and one INVALID example")

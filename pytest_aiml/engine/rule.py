@@ -1,0 +1,138 @@
+"""The rule contract: metadata, examples and the two kinds of rule.
+
+A rule carries its own documentation (message, impact, fix, effort) and its own
+``VALID`` / ``INVALID`` examples; the test suite runs the examples and the pages
+under ``docs/rules/`` are generated from the same class, so neither can drift.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, ClassVar
+
+import libcst as cst
+
+if TYPE_CHECKING:
+    from pytest_aiml.engine.context import ModuleContext
+    from pytest_aiml.engine.findings import Finding
+    from pytest_aiml.engine.inventory import Inventory
+
+
+class Category(str, enum.Enum):
+    """The report schema's recommendation categories."""
+
+    MLOPS = "mlops"
+    SERVING = "serving"
+    TRAINING = "training"
+    MONITORING = "monitoring"
+    SECURITY = "security"
+
+
+class Priority(str, enum.Enum):
+    """The report schema's priorities, most severe first."""
+
+    CRITICAL = "critical"
+    HIGH = "high"
+    MEDIUM = "medium"
+    LOW = "low"
+
+    @property
+    def rank(self) -> int:
+        """Return 0 for critical up to 3 for low, so that lower is more severe."""
+        return list(Priority).index(self)
+
+
+class Effort(str, enum.Enum):
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+
+
+class Scope(str, enum.Enum):
+    """What one generated item of the rule covers."""
+
+    FILE = "file"
+    REPO = "repo"
+    ARTIFACT = "artifact"
+    DATA = "data"
+
+
+@dataclass(frozen=True, slots=True)
+class Example:
+    """A source example of a rule.
+
+    File rules take ``source`` as the content of ``path``. Repository rules take
+    ``files``, a small repository given as relative path -> content; ``source`` is
+    then ignored. An ``INVALID`` example may name the lines the rule must report.
+    """
+
+    source: str = ""
+    path: str = "example.py"
+    files: Mapping[str, str] = field(default_factory=dict)
+    lines: tuple[int, ...] = ()
+
+
+CODE_PATTERN = re.compile(r"^AIML\d{3}$")
+SLUG_PATTERN = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
+
+
+class Rule:
+    """Metadata shared by every rule; subclasses add the check itself."""
+
+    code: ClassVar[str]
+    slug: ClassVar[str]
+    category: ClassVar[Category]
+    priority: ClassVar[Priority]
+    scope: ClassVar[Scope]
+    #: One line, shown after ``path:line:col CODE``.
+    message: ClassVar[str]
+    #: Why it matters: becomes the recommendation's ``impact``.
+    impact: ClassVar[str]
+    #: What to do: becomes the recommendation's ``fix`` and ends every failure.
+    fix: ClassVar[str]
+    effort: ClassVar[Effort]
+    #: The anti-pattern of the original specification this rule checks, word for word.
+    anti_pattern: ClassVar[str | None] = None
+    VALID: ClassVar[tuple[Example, ...]] = ()
+    INVALID: ClassVar[tuple[Example, ...]] = ()
+
+    @classmethod
+    def title(cls) -> str:
+        return f"{cls.code} {cls.slug}"
+
+
+class FileRule(Rule, cst.BatchableCSTVisitor):
+    """A rule checked on each Python source (and notebook) by one batched libcst traversal.
+
+    Subclasses define libcst ``visit_*`` / ``leave_*`` methods and call
+    :meth:`report`. ``prefilter`` lists text fragments of which a file must contain
+    at least one to be parsed for this rule at all; an empty tuple means every file.
+    """
+
+    scope: ClassVar[Scope] = Scope.FILE
+    prefilter: ClassVar[tuple[str, ...]] = ()
+    #: Serving- and production-oriented rules leave test modules alone.
+    applies_to_tests: ClassVar[bool] = True
+
+    def __init__(self, context: ModuleContext) -> None:
+        super().__init__()
+        self.context = context
+
+    def report(self, node: cst.CSTNode, message: str | None = None) -> None:
+        self.context.report(self.code, node, message or self.message)
+
+    @classmethod
+    def matches_text(cls, text: str) -> bool:
+        return not cls.prefilter or any(fragment in text for fragment in cls.prefilter)
+
+
+class RepoRule(Rule):
+    """A rule checked once per repository, on the inventory rather than on every file again."""
+
+    scope: ClassVar[Scope] = Scope.REPO
+
+    def check(self, inventory: Inventory) -> Iterable[Finding]:
+        raise NotImplementedError

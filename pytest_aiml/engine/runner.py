@@ -1,0 +1,120 @@
+"""One parse and one batched traversal per file, for every file rule at once."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import libcst as cst
+from libcst.metadata import MetadataWrapper, PositionProvider
+
+from pytest_aiml.engine.context import ModuleContext, RepoContext
+from pytest_aiml.engine.discovery import is_test_path
+from pytest_aiml.engine.findings import Finding, ParseFailure
+from pytest_aiml.engine.notebooks import NotebookSource, notebook_source
+from pytest_aiml.engine.rule import FileRule
+
+log = logging.getLogger("pytest_aiml.runner")
+
+
+@dataclass(frozen=True, slots=True)
+class FileAnalysis:
+    """The outcome of analysing one file: its findings, or why it could not be parsed."""
+
+    path: str
+    rules: tuple[str, ...]
+    findings: tuple[Finding, ...] = ()
+    failure: ParseFailure | None = None
+
+    def for_rule(self, code: str) -> tuple[Finding, ...]:
+        return tuple(finding for finding in self.findings if finding.code == code)
+
+
+class _ImportTracker(cst.BatchableCSTVisitor):
+    """Adds imports met inside functions and classes to the map, in traversal order."""
+
+    def __init__(self, context: ModuleContext) -> None:
+        super().__init__()
+        self.context = context
+
+    def visit_Import(self, node: cst.Import) -> None:
+        self.context.add_import(node)
+
+    def visit_ImportFrom(self, node: cst.ImportFrom) -> None:
+        self.context.add_import(node)
+
+
+def applicable_rules(path: str, text: str, rules: Sequence[type[FileRule]]) -> list[type[FileRule]]:
+    """Return the rules whose text pre-filter matches the file; the others cannot report on it."""
+    test_file = is_test_path(path)
+    return [rule for rule in rules if (rule.applies_to_tests or not test_file) and rule.matches_text(text)]
+
+
+def analyze_text(path: str, text: str, rules: Sequence[type[FileRule]], repo: RepoContext) -> FileAnalysis:
+    """Parse ``text`` once and run ``rules`` over it in a single batched traversal.
+
+    A file libcst cannot parse yields a :class:`ParseFailure` and no findings; it never
+    raises, so one broken file cannot stop the others.
+    """
+    codes = tuple(rule.code for rule in rules)
+    notebook: NotebookSource | None = None
+    source = text
+    if path.endswith(".ipynb"):
+        try:
+            notebook = notebook_source(text)
+        except ValueError as error:
+            return FileAnalysis(path, codes, failure=ParseFailure(path=path, line=1, column=1, reason=str(error)))
+        source = notebook.source
+    try:
+        module = cst.parse_module(source)
+    except cst.ParserSyntaxError as error:
+        line, column = error.editor_line, error.editor_column
+        # libcst repeats its own 0-based position in the message; the finding carries ours.
+        reason = re.sub(r"^parser error: error at \d+:\d+: ", "", str(error.message))
+        if notebook is not None:
+            cell, line = notebook.locate(line)
+            reason = f"cell {cell}: {reason}"
+        return FileAnalysis(path, codes, failure=ParseFailure(path=path, line=line, column=column, reason=reason))
+    except (RecursionError, ValueError) as error:
+        return FileAnalysis(path, codes, failure=ParseFailure(path=path, line=1, column=1, reason=str(error)))
+    if not rules:
+        return FileAnalysis(path, codes)
+    context = ModuleContext(path, module, repo)
+    visitors: list[cst.BatchableCSTVisitor] = [_ImportTracker(context)]
+    visitors.extend(rule(context) for rule in rules)
+    cst.visit_batched(module, visitors)
+    if not context.pending:
+        return FileAnalysis(path, codes)
+    return FileAnalysis(path, codes, findings=tuple(_positioned(context, module, source, notebook)))
+
+
+def _positioned(
+    context: ModuleContext, module: cst.Module, source: str, notebook: NotebookSource | None
+) -> list[Finding]:
+    # Positions cost a full code-generation pass, so they are computed only here, for
+    # files that have findings. ``unsafe_skip_copy`` keeps node identity, which the
+    # pending findings rely on.
+    positions = MetadataWrapper(module, unsafe_skip_copy=True).resolve(PositionProvider)
+    lines = source.splitlines()
+    findings = []
+    seen: set[tuple[str, int, int, str]] = set()
+    for pending in context.pending:
+        position = positions.get(pending.node)
+        line = position.start.line if position else 0
+        column = position.start.column + 1 if position else 0
+        snippet = lines[line - 1].strip() if 0 < line <= len(lines) else ""
+        message = pending.message
+        if notebook is not None and line:
+            cell, line = notebook.locate(line)
+            message = f"cell {cell}: {message}"
+        key = (pending.code, line, column, message)
+        if key in seen:
+            continue
+        seen.add(key)
+        findings.append(
+            Finding(code=pending.code, path=context.path, line=line, column=column, message=message, snippet=snippet)
+        )
+    findings.sort(key=lambda finding: (finding.line, finding.column, finding.code, finding.message))
+    return findings

@@ -1,0 +1,159 @@
+"""Cheap text signals of ML practice, read from every Python file and notebook.
+
+The inventory must cover every file, including those no rule needs to parse, so it
+works on text: the imported modules (from ``import`` lines) and a fixed table of
+regular expressions. A signal is a fact about usage ("imports mlflow"), never a
+finding on its own.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+_IMPORT_LINE = re.compile(r"^[ \t]*(?:from[ \t]+([A-Za-z_][\w.]*)[ \t]+import|import[ \t]+([A-Za-z_][\w., \t]*))", re.MULTILINE)
+
+#: Signal name -> pattern, searched in the text of Python sources and notebook cells.
+CODE_SIGNALS: Mapping[str, re.Pattern[str]] = {
+    name: re.compile(pattern, re.MULTILINE)
+    for name, pattern in {
+        "fit_call": r"\.fit\(|\.fit_generator\(|\.train_model\(",
+        "backward_call": r"\.backward\(",
+        "optimizer_step": r"\.step\(\s*\)",
+        "lightning_trainer": r"\bTrainer\s*\(",
+        "main_guard": r"^if\s+__name__\s*==\s*['\"]__main__['\"]\s*:",
+        "mlflow_registry": r"mlflow\.register_model|MlflowClient\(|registered_model_name\s*=|models:/",
+        "vertex_registry": r"aiplatform\.Model\.upload|Model\.upload\(",
+        "sagemaker_registry": r"ModelPackage|model_package_group|create_model_package",
+        "custom_registry": r"model_registry|ModelRegistry",
+        "distributed": r"DistributedDataParallel|torch\.distributed|init_process_group|deepspeed|horovod|"
+        r"strategy\s*=\s*['\"](ddp|fsdp|deepspeed)|tf\.distribute|MirroredStrategy|accelerate\s+import|Accelerator\(",
+        "tensorboard": r"SummaryWriter\(|tf\.summary|TensorBoardLogger|TensorBoard\(",
+        "lightning_logger": r"(MLFlowLogger|WandbLogger|NeptuneLogger|CometLogger|CSVLogger)\(",
+        "gpu_usage": r"\.cuda\(|['\"]cuda(:\d+)?['\"]|torch\.cuda\.|accelerator\s*=\s*['\"]gpu|gpus\s*=|"
+        r"tf\.config\.list_physical_devices\(['\"]GPU|device_map\s*=",
+        "mixed_precision": r"autocast\(|GradScaler\(|mixed_precision|precision\s*=\s*['\"]?(16|bf16)",
+        "torch_compile": r"torch\.compile\(",
+        "quantization": r"quantize_dynamic|torch\.quantization|torch\.ao\.quantization|load_in_8bit|load_in_4bit|BitsAndBytesConfig",
+        "caching": r"lru_cache|functools\.cache\b|@cache\b|redis\.|Redis\(|cachetools|memcache|TTLCache",
+        "prediction_logging": r"log(ger)?\.\w+\([^)\n]*(predict|prediction|inference|score)",
+        "moderation": r"moderations\.create|\.moderate\(",
+        "llm_usage": r"\.usage\b|total_tokens|prompt_tokens|get_openai_callback|usage_metadata|CallbackHandler\(",
+        "rag": r"VectorStoreIndex|vectorstore|VectorStore|as_retriever\(|similarity_search|Retriever|embed_documents|"
+        r"\.query\(\s*query_texts",
+        "prompt_hub": r"hub\.pull\(|load_prompt\(|PromptLayer|langfuse.*get_prompt|get_prompt\(",
+        "sklearn_search": r"GridSearchCV|RandomizedSearchCV|HalvingGridSearchCV",
+        "batch_inference": r"\.predict\([^)\n]*(read_csv|read_parquet|batch)|spark|batch_predict|BatchPredict",
+        "feature_transform": r"StandardScaler|MinMaxScaler|OneHotEncoder|ColumnTransformer|FeatureUnion|LabelEncoder|"
+        r"RobustScaler|TfidfVectorizer|SimpleImputer",
+        "user_data_input": r"request\.(json|form|args|get_json|data|values)|Body\(|BaseModel\)",
+        "data_validation": r"pandera|great_expectations|tensorflow_data_validation|deepchecks|\.validate\(|Schema\(",
+    }.items()
+}
+
+#: Top-level modules and the practice they show.
+MODULE_GROUPS: Mapping[str, Mapping[str, str]] = {
+    "framework": {
+        "torch": "pytorch", "lightning": "pytorch-lightning", "pytorch_lightning": "pytorch-lightning",
+        "tensorflow": "tensorflow", "keras": "keras", "sklearn": "scikit-learn", "xgboost": "xgboost",
+        "lightgbm": "lightgbm", "catboost": "catboost", "jax": "jax", "flax": "jax", "transformers": "transformers",
+        "statsmodels": "statsmodels", "onnxruntime": "onnx", "mxnet": "mxnet", "paddle": "paddlepaddle",
+    },
+    "tracker": {
+        "mlflow": "mlflow", "wandb": "wandb", "neptune": "neptune", "tensorboard": "tensorboard",
+        "tensorboardX": "tensorboard", "comet_ml": "comet", "aim": "aim", "clearml": "clearml",
+        "dvclive": "dvclive", "sacred": "sacred", "guild": "guild", "polyaxon": "polyaxon",
+    },
+    "orchestrator": {
+        "airflow": "airflow", "kfp": "kubeflow", "prefect": "prefect", "dagster": "dagster", "metaflow": "metaflow",
+        "zenml": "zenml", "flytekit": "flyte", "luigi": "luigi", "kedro": "kedro",
+    },
+    "tuning": {
+        "optuna": "optuna", "hyperopt": "hyperopt", "keras_tuner": "keras-tuner", "kerastuner": "keras-tuner",
+        "nevergrad": "nevergrad", "skopt": "scikit-optimize", "ax": "ax", "bayes_opt": "bayesian-optimization",
+    },
+    "feature_store": {
+        "feast": "feast", "tecton": "tecton", "hopsworks": "hopsworks", "hsfs": "hopsworks",
+        "featureform": "featureform", "databricks.feature_store": "databricks",
+    },
+    "serving_framework": {
+        "fastapi": "fastapi", "flask": "flask", "bentoml": "bentoml", "ray.serve": "ray-serve",
+        "tritonclient": "triton", "kserve": "kserve", "seldon_core": "seldon", "torchserve": "torchserve",
+        "ts": "torchserve", "litserve": "litserve", "gradio": "gradio", "streamlit": "streamlit",
+        "django": "django", "starlette": "starlette", "sanic": "sanic", "aiohttp": "aiohttp",
+    },
+    "monitoring": {
+        "prometheus_client": "prometheus", "opentelemetry": "opentelemetry", "statsd": "statsd",
+        "datadog": "datadog", "evidently": "evidently", "whylogs": "whylogs", "nannyml": "nannyml",
+        "alibi_detect": "alibi-detect", "arize": "arize", "deepchecks": "deepchecks", "sentry_sdk": "sentry",
+    },
+    "drift": {
+        "evidently": "evidently", "whylogs": "whylogs", "nannyml": "nannyml", "alibi_detect": "alibi-detect",
+        "deepchecks": "deepchecks", "arize": "arize", "frouros": "frouros",
+    },
+    "alerting": {"pagerduty": "pagerduty", "opsgenie_sdk": "opsgenie", "slack_sdk": "slack"},
+    "llm_provider": {
+        "openai": "openai", "anthropic": "anthropic", "cohere": "cohere", "mistralai": "mistral",
+        "google.generativeai": "google", "vertexai": "google", "groq": "groq", "ollama": "ollama",
+        "together": "together", "litellm": "litellm", "huggingface_hub": "huggingface",
+        "langchain_openai": "openai", "langchain_anthropic": "anthropic", "langchain_google_genai": "google",
+        "replicate": "replicate",
+    },
+    "llm_framework": {
+        "langchain": "langchain", "langchain_core": "langchain", "langchain_community": "langchain",
+        "llama_index": "llama-index", "haystack": "haystack", "dspy": "dspy", "semantic_kernel": "semantic-kernel",
+    },
+    "vector_store": {
+        "chromadb": "chroma", "faiss": "faiss", "pinecone": "pinecone", "weaviate": "weaviate",
+        "qdrant_client": "qdrant", "pymilvus": "milvus", "pgvector": "pgvector", "lancedb": "lancedb",
+    },
+    "guardrails": {
+        "nemoguardrails": "nemo-guardrails", "guardrails": "guardrails-ai", "llm_guard": "llm-guard",
+        "rebuff": "rebuff", "presidio_analyzer": "presidio", "lakera": "lakera",
+    },
+    "llm_cost": {"langfuse": "langfuse", "langsmith": "langsmith", "helicone": "helicone", "tokencost": "tokencost"},
+    "data_validation": {
+        "pandera": "pandera", "great_expectations": "great-expectations", "tensorflow_data_validation": "tfdv",
+        "deepchecks": "deepchecks", "pydantic": "pydantic",
+    },
+    "versioning": {"dvc": "dvc"},
+    "distributed": {"deepspeed": "deepspeed", "horovod": "horovod", "accelerate": "accelerate", "ray": "ray"},
+}
+
+
+@dataclass(frozen=True, slots=True)
+class FileSignals:
+    """What the text of one Python file or notebook shows."""
+
+    path: str
+    modules: frozenset[str]
+    signals: frozenset[str]
+
+    def imports(self, module: str) -> bool:
+        return any(found == module or found.startswith(module + ".") for found in self.modules)
+
+
+def imported_modules(text: str) -> frozenset[str]:
+    """Return the dotted names of every absolute import in ``text``."""
+    modules: set[str] = set()
+    for match in _IMPORT_LINE.finditer(text):
+        if match.group(1):
+            modules.add(match.group(1))
+            continue
+        for part in match.group(2).split(","):
+            name = part.strip().split()[0] if part.strip() else ""
+            if name and not name.startswith("."):
+                modules.add(name)
+    return frozenset(modules)
+
+
+def read_signals(path: str, text: str) -> FileSignals:
+    found = frozenset(name for name, pattern in CODE_SIGNALS.items() if pattern.search(text))
+    return FileSignals(path=path, modules=imported_modules(text), signals=found)
+
+
+def group_members(signals: FileSignals, group: str) -> list[str]:
+    """Return the labels of ``group`` that the file imports, in table order."""
+    table = MODULE_GROUPS[group]
+    return [label for module, label in table.items() if signals.imports(module)]

@@ -1,0 +1,325 @@
+"""Build the ``aiml_analysis`` document of the report from the inventory and the item results.
+
+Every key of the original specification's output schema is present; a value the scan
+cannot know is null where the schema allows null. Additions live under keys that
+start with ``x_`` (see ``docs/report.md``).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from pytest_aiml import __version__
+from pytest_aiml.engine.inventory import Inventory
+from pytest_aiml.engine.registry import RuleRegistry
+from pytest_aiml.engine.rule import Priority
+
+#: Trackers the schema's ``experiment_tracking`` enum names; others report as "other".
+SCHEMA_TRACKERS = ("mlflow", "wandb", "neptune", "tensorboard")
+PRIORITIES = [priority.value for priority in Priority]
+
+
+def build_report(inventory: Inventory, results: Sequence[Mapping[str, Any]], registry: RuleRegistry) -> dict[str, Any]:
+    """Return the report document; ``results`` are the payloads the generated items recorded."""
+    ordered = sorted(results, key=lambda result: (result.get("nodeid", ""), result.get("code", "")))
+    maturity = mlops_maturity(inventory)
+    analysis: dict[str, Any] = {
+        "inventory": inventory_section(inventory),
+        "frameworks": frameworks_section(inventory),
+        "mlops_maturity": maturity,
+        "training": training_section(inventory),
+        "feature_engineering": feature_section(inventory),
+        "serving": serving_section(inventory),
+        "monitoring": monitoring_section(inventory),
+        "llm_systems": llm_section(inventory),
+        "compute": compute_section(inventory),
+        "recommendations": recommendations(ordered),
+        "x_pytest_aiml": details_section(inventory, ordered, registry),
+    }
+    return {"aiml_analysis": analysis}
+
+
+def human_size(size: int) -> str:
+    """Format a byte count the way the schema's example does: ``450MB``, ``12.3KB``."""
+    value = float(size)
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if value < 1024 or unit == "TB":
+            text = f"{value:.1f}".rstrip("0").rstrip(".") if unit != "B" else str(int(value))
+            return f"{text}{unit}"
+        value /= 1024
+    raise AssertionError("unreachable")
+
+
+def inventory_section(inventory: Inventory) -> dict[str, Any]:
+    models = [
+        {
+            "name": model.name,
+            "framework": model.framework,
+            # NOTE: the type is null until the artifact is inspected; a file name cannot tell it.
+            "type": None,
+            "location": model.location,
+            "size": human_size(model.size_bytes),
+            "version": model.version,
+        }
+        for model in inventory.models
+    ]
+    return {
+        "models": models,
+        "total_training_scripts": len(inventory.training_scripts),
+        "total_notebooks": len(inventory.notebooks),
+    }
+
+
+def frameworks_section(inventory: Inventory) -> dict[str, Any]:
+    used = inventory.labels("framework")
+    return {"primary": used[0] if used else "none", "secondary": used[1:]}
+
+
+def _tracker(inventory: Inventory) -> tuple[str, list[str]]:
+    found = inventory.labels("tracker")
+    if inventory.files_with("tensorboard") and "tensorboard" not in found:
+        found.append("tensorboard")
+    for tracker in SCHEMA_TRACKERS:
+        if tracker in found:
+            return tracker, found
+    return ("other" if found or inventory.files_with("lightning_logger") else "none"), found
+
+
+def _registry(inventory: Inventory) -> str:
+    for signal, label in (
+        ("mlflow_registry", "mlflow"), ("vertex_registry", "vertex"), ("sagemaker_registry", "sagemaker"),
+        ("custom_registry", "custom"),
+    ):
+        if inventory.files_with(signal):
+            return label
+    return "none"
+
+
+def _ci_cd(inventory: Inventory) -> str:
+    text = inventory.text
+    if not text.ci_files:
+        return "none"
+    # A pipeline that both tests and deploys (or trains) is complete; one that only does one is partial.
+    return "present" if text.ci_tests and (text.ci_deploys or text.ci_trains) else "partial"
+
+
+def _version_control(inventory: Inventory) -> str:
+    if inventory.text.dvc or inventory.files_importing("versioning"):
+        return "dvc"
+    if inventory.text.git_lfs:
+        return "git-lfs"
+    return "none"
+
+
+def _orchestrator(inventory: Inventory) -> str | None:
+    found = inventory.labels("orchestrator") + list(inventory.text.orchestrators)
+    return found[0] if found else None
+
+
+def _automated_retraining(inventory: Inventory) -> bool:
+    return inventory.text.ci_scheduled_training
+
+
+def _data_drift(inventory: Inventory) -> bool:
+    return bool(inventory.labels("drift"))
+
+
+def mlops_maturity(inventory: Inventory) -> dict[str, Any]:
+    """Place the repository on the specification's maturity table.
+
+    Level 1 (DevOps for ML) needs CI/CD and versioning of models or experiments;
+    level 2 (ML pipelines) adds automated training (an orchestrator or CI that trains)
+    and a model registry; level 3 (full MLOps) adds automated retraining and drift
+    monitoring. Each level requires the one below.
+    """
+    tracking, _ = _tracker(inventory)
+    registry = _registry(inventory)
+    ci_cd = _ci_cd(inventory)
+    version_control = _version_control(inventory)
+    level = 0
+    if ci_cd != "none" and (version_control != "none" or tracking != "none" or registry != "none"):
+        level = 1
+        automated_training = _orchestrator(inventory) is not None or inventory.text.ci_trains
+        if automated_training and registry != "none":
+            level = 2
+            if _automated_retraining(inventory) and _data_drift(inventory):
+                level = 3
+    return {
+        "level": str(level),
+        "experiment_tracking": tracking,
+        "model_registry": registry,
+        "version_control": version_control,
+        "ci_cd": ci_cd,
+    }
+
+
+def training_section(inventory: Inventory) -> dict[str, Any]:
+    tuning = inventory.labels("tuning")
+    if not tuning and inventory.files_with("sklearn_search"):
+        tuning = ["scikit-learn-search"]
+    return {
+        "pipeline_orchestrator": _orchestrator(inventory),
+        "distributed_training": bool(inventory.files_with("distributed") or inventory.labels("distributed")),
+        "hyperparameter_tuning": tuning[0] if tuning else None,
+        "automated_retraining": _automated_retraining(inventory),
+    }
+
+
+def feature_section(inventory: Inventory) -> dict[str, Any]:
+    stores = inventory.labels("feature_store")
+    pipelines = sorted(
+        set(inventory.files_with("feature_transform"))
+        | {path for path in (f.path for f in inventory.code) if "/features/" in f"/{path}" or "feature" in path.rsplit("/", 1)[-1]}
+    )
+    pipelines = [path for path in pipelines if not path.endswith(".ipynb")]
+    serving = set(inventory.serving_files)
+    transforms_in_serving = serving & set(inventory.files_with("feature_transform"))
+    if not serving:
+        risk = "low"
+    elif stores:
+        risk = "low"
+    elif transforms_in_serving or (pipelines and inventory.training_files):
+        # Preprocessing written in both the training and the serving code is the usual source of skew.
+        risk = "high" if transforms_in_serving else "medium"
+    else:
+        risk = "medium"
+    return {
+        "feature_store": stores[0] if stores else None,
+        "feature_pipelines": len(pipelines),
+        "training_serving_skew_risk": risk,
+    }
+
+
+def serving_section(inventory: Inventory) -> dict[str, Any]:
+    frameworks = inventory.labels("serving_framework")
+    platforms = list(inventory.text.serving_platforms)
+    serving_files = inventory.serving_files
+    real_time = bool(frameworks or platforms)
+    batch = bool(inventory.files_with("batch_inference"))
+    kind = "both" if real_time and batch else "real-time" if real_time else "batch"
+    infrastructure = "none"
+    if frameworks or platforms:
+        base = ", ".join(dict.fromkeys([*platforms, *frameworks]))
+        infrastructure = f"{base} on Kubernetes" if inventory.text.kubernetes else base
+    return {
+        "infrastructure": infrastructure,
+        "type": kind,
+        "framework": frameworks[0] if frameworks else ("custom" if serving_files else "none"),
+        "latency_target": None,
+        "throughput": None,
+        "autoscaling": inventory.text.autoscaling,
+        "caching": bool(set(inventory.files_with("caching")) & set(serving_files)),
+    }
+
+
+def monitoring_section(inventory: Inventory) -> dict[str, Any]:
+    tools = inventory.labels("monitoring")
+    serving = set(inventory.serving_files)
+    return {
+        "model_performance": bool(tools),
+        "data_drift": _data_drift(inventory),
+        "prediction_logging": bool(set(inventory.files_with("prediction_logging")) & serving),
+        "alerting": inventory.text.alerting or bool(inventory.labels("alerting")),
+    }
+
+
+def llm_section(inventory: Inventory) -> dict[str, Any]:
+    providers = sorted(set(inventory.labels("llm_provider")))
+    frameworks = inventory.labels("llm_framework")
+    present = bool(providers or frameworks)
+    if not present:
+        prompt_management = "none"
+    elif inventory.files_with("prompt_hub"):
+        prompt_management = "registry"
+    elif inventory.prompt_files:
+        prompt_management = "files"
+    else:
+        prompt_management = "inline"
+    return {
+        "present": present,
+        "providers": providers,
+        "rag_implementation": bool(inventory.labels("vector_store") or (present and inventory.files_with("rag"))),
+        "prompt_management": prompt_management,
+        "guardrails": bool(inventory.labels("guardrails") or inventory.files_with("moderation")),
+        "cost_tracking": bool(inventory.labels("llm_cost") or (present and inventory.files_with("llm_usage"))),
+    }
+
+
+def compute_section(inventory: Inventory) -> dict[str, Any]:
+    gpu = bool(inventory.files_with("gpu_usage") or inventory.text.gpu_types)
+    concerns = []
+    if gpu and not inventory.files_with("mixed_precision") and inventory.training_files:
+        concerns.append("GPU training without mixed precision (autocast / GradScaler)")
+    optimizations = []
+    for signal, label in (
+        ("mixed_precision", "mixed precision"), ("torch_compile", "torch.compile"), ("quantization", "quantization"),
+        ("caching", "caching"),
+    ):
+        if inventory.files_with(signal):
+            optimizations.append(label)
+    return {
+        "gpu_usage": gpu,
+        "gpu_type": inventory.text.gpu_types[0] if inventory.text.gpu_types else None,
+        "utilization_concerns": concerns,
+        "cost_optimization": optimizations,
+    }
+
+
+def recommendations(results: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Return one recommendation per failing item, most severe first."""
+    found = []
+    for result in results:
+        findings = result.get("findings") or []
+        if result.get("outcome") != "failed" or not findings or "code" not in result:
+            continue
+        first = findings[0]
+        more = f" (+{len(findings) - 1} more)" if len(findings) > 1 else ""
+        subject = result.get("anti_pattern") or result["message"]
+        location = f"{first['path']}:{first['line']}" if first.get("line") else first["path"]
+        found.append(
+            {
+                "priority": result["priority"],
+                "category": result["category"],
+                "issue": f"{subject}: {first['message']} at {location}{more} [{result['code']}]",
+                "impact": result["impact"],
+                "fix": result["fix"],
+                "effort": result["effort"],
+            }
+        )
+    found.sort(key=lambda item: (PRIORITIES.index(item["priority"]), item["issue"]))
+    return found
+
+
+def details_section(inventory: Inventory, results: Sequence[Mapping[str, Any]], registry: RuleRegistry) -> dict[str, Any]:
+    findings_by_priority: Counter[str] = Counter()
+    items: list[dict[str, Any]] = []
+    parse_errors = []
+    for result in results:
+        if "parse_error" in result:
+            parse_errors.append(dict(result["parse_error"]))
+            continue
+        findings = result.get("findings") or []
+        if result.get("outcome") == "failed":
+            findings_by_priority[result["priority"]] += len(findings)
+        items.append(
+            {
+                "nodeid": result.get("nodeid", ""),
+                "code": result["code"],
+                "outcome": result.get("outcome", ""),
+                "findings": [dict(finding) for finding in findings],
+            }
+        )
+    _, trackers = _tracker(inventory)
+    return {
+        "version": __version__,
+        "rules": registry.codes(),
+        "files_scanned": len(inventory.code),
+        "findings_by_priority": {priority: findings_by_priority.get(priority, 0) for priority in PRIORITIES},
+        "items": items,
+        "parse_errors": parse_errors,
+        "experiment_trackers": trackers,
+        "training_scripts": inventory.training_scripts,
+        "serving_files": inventory.serving_files,
+    }

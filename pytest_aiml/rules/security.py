@@ -1,0 +1,103 @@
+"""Security rules: loading untrusted bytes in ways that can run code."""
+
+from __future__ import annotations
+
+import libcst as cst
+
+from pytest_aiml.engine.context import call_argument, has_star_kwargs, is_false, is_true, keyword_value
+from pytest_aiml.engine.dependencies import may_run_below
+from pytest_aiml.engine.rule import Category, Effort, Example, FileRule, Priority
+
+#: Calls that unpickle whatever they are given: loading one runs any code the file names.
+PICKLE_LOADS = frozenset(
+    {
+        "pickle.load", "pickle.loads", "pickle.Unpickler", "_pickle.load", "_pickle.loads", "cPickle.load",
+        "cPickle.loads", "dill.load", "dill.loads", "cloudpickle.load", "cloudpickle.loads", "joblib.load",
+        "pandas.read_pickle", "pandas.io.pickle.read_pickle", "sklearn.externals.joblib.load",
+        "shelve.open", "jsonpickle.decode", "torch.serialization.pickle.load",
+    }
+)
+UNSAFE_YAML_LOADERS = frozenset({"Loader", "UnsafeLoader", "FullLoader", "CLoader", "CUnsafeLoader", "CFullLoader"})
+TORCH_LOADS = frozenset({"torch.load", "torch.serialization.load"})
+
+
+class UnsafeDeserialization(FileRule):
+    """Flag deserialisation that can execute code from the file being loaded."""
+
+    code = "AIML101"
+    slug = "unsafe-deserialization"
+    category = Category.SECURITY
+    priority = Priority.CRITICAL
+    effort = Effort.LOW
+    anti_pattern = None
+    message = "deserialisation that can execute code from the loaded file"
+    impact = (
+        "A pickle-based file runs whatever code it names when loaded: a tampered model, cache or "
+        "download becomes remote code execution on the training or serving host."
+    )
+    fix = (
+        "Use a format that holds data only (safetensors, ONNX, JSON, NumPy without pickle); for "
+        "torch.load pass weights_only=True; for YAML use yaml.safe_load; load pickles only from "
+        "sources you control and scan them first."
+    )
+    prefilter = ("pickle", "dill", "joblib", "torch", "yaml", "shelve", "jsonpickle", "allow_pickle", "numpy", "np.")
+
+    def visit_Call(self, node: cst.Call) -> None:
+        name = self.context.qualified_name(node.func)
+        if name is None:
+            return
+        if name in PICKLE_LOADS:
+            self.report(node, f"{name}() unpickles its input, which can execute arbitrary code")
+        elif name in TORCH_LOADS:
+            self._check_torch_load(node, name)
+        elif name in ("numpy.load", "numpy.lib.npyio.load"):
+            if is_true(keyword_value(node, "allow_pickle")):
+                self.report(node, "numpy.load(allow_pickle=True) unpickles object arrays, which can execute code")
+        elif name == "yaml.load" or name == "yaml.load_all":
+            self._check_yaml_load(node, name)
+        elif name in ("yaml.unsafe_load", "yaml.unsafe_load_all"):
+            self.report(node, f"{name}() constructs arbitrary Python objects from the document")
+
+    def _check_torch_load(self, node: cst.Call, name: str) -> None:
+        weights_only = keyword_value(node, "weights_only")
+        if is_false(weights_only):
+            self.report(node, f"{name}(weights_only=False) unpickles the checkpoint, which can execute code")
+        elif weights_only is None and not has_star_kwargs(node) and may_run_below(self.context.repo.pins, "torch", "2.6"):
+            self.report(
+                node,
+                f"{name}() without weights_only=True unpickles the checkpoint on torch < 2.6, "
+                "and the repository does not require torch >= 2.6",
+            )
+
+    def _check_yaml_load(self, node: cst.Call, name: str) -> None:
+        loader = call_argument(node, 1, "Loader")
+        if loader is None:
+            if not has_star_kwargs(node):
+                self.report(node, f"{name}() without a Loader uses a loader that can construct Python objects")
+            return
+        loader_name = self.context.qualified_name(loader.value)
+        if loader_name is not None and loader_name.rsplit(".", 1)[-1] in UNSAFE_YAML_LOADERS:
+            self.report(node, f"{name}() with {loader_name.rsplit('.', 1)[-1]} can construct Python objects")
+
+
+UnsafeDeserialization.VALID = (
+    Example("import torch\nstate = torch.load('weights.pt', weights_only=True)\n"),
+    Example("import yaml\nconfig = yaml.load(stream, Loader=yaml.SafeLoader)\nother = yaml.safe_load(stream)\n"),
+    Example("import numpy as np\narray = np.load('x.npy')\nflags = np.load('y.npy', allow_pickle=False)\n"),
+    Example("import torch\n# torch.jit.load reads TorchScript, not a pickle of arbitrary objects\nm = torch.jit.load(path)\n"),
+    Example("import torch\nstate = torch.load(path)\n", files={"requirements.txt": "torch==2.6.0\n"}),
+    Example("import torch\nstate = torch.load(path, weights_only=settings.weights_only)\n"),
+    Example("def load(path):\n    return pickle.load(path)  # no import of pickle: an unrelated local name\n"),
+)
+UnsafeDeserialization.INVALID = (
+    Example("import pickle\nwith open(p, 'rb') as f:\n    model = pickle.load(f)\n", lines=(3,)),
+    Example("import torch as T\nstate = T.load(path)\n", lines=(2,)),
+    Example("from torch import load\nstate = load(path, weights_only=False)\n", lines=(2,)),
+    Example("import joblib\nclf = joblib.load('clf.joblib')\n", lines=(2,)),
+    Example("import pandas as pd\nframe = pd.read_pickle(p)\n", lines=(2,)),
+    Example("import numpy as np\narr = np.load(p, allow_pickle=True)\n", lines=(2,)),
+    Example("import yaml\ncfg = yaml.load(stream)\nunsafe = yaml.load(stream, Loader=yaml.Loader)\n", lines=(2, 3)),
+    Example("import torch\nstate = torch.load(path)\n", files={"requirements.txt": "torch==2.1.2\n"}, lines=(2,)),
+)
+
+RULES = (UnsafeDeserialization,)

@@ -1,0 +1,170 @@
+"""The state of one ``pytest --aiml`` run, registered as a plugin object.
+
+Everything here loads only when ``--aiml`` is given. The object owns the settings,
+the rule registry, the repository listing and the per-file analyses, and implements
+the collection, reporting and session-end hooks.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import logging
+import os
+import time
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_aiml import xdist_support
+from pytest_aiml.collect import RESULT_PROPERTY, AimlFile, AimlRepository, NotImported
+from pytest_aiml.engine.context import RepoContext
+from pytest_aiml.engine.dependencies import collect_pins
+from pytest_aiml.engine.discovery import FileKind, RepoFiles, discover
+from pytest_aiml.engine.errors import ConfigError
+from pytest_aiml.engine.inventory import Inventory, build_inventory
+from pytest_aiml.engine.registry import RuleRegistry, builtin_rules
+from pytest_aiml.engine.runner import FileAnalysis, analyze_text, applicable_rules
+from pytest_aiml.settings import Settings, load_settings
+
+log = logging.getLogger("pytest_aiml")
+
+#: File kinds whose content the file rules read.
+SOURCE_KINDS = (FileKind.PYTHON, FileKind.NOTEBOOK)
+
+
+class AimlSession:
+    """One run of pytest-aiml inside one pytest process (controller or xdist worker)."""
+
+    def __init__(self, config: pytest.Config, settings: Settings, registry: RuleRegistry) -> None:
+        self.config = config
+        self.settings = settings
+        self.registry = registry
+        self.scope = xdist_support.decide_scope(config)
+        self.results: list[dict[str, Any]] = []
+        self.outcomes: dict[str, str] = {}
+        self._analyses: dict[str, FileAnalysis | None] = {}
+
+    @classmethod
+    def start(cls, config: pytest.Config) -> AimlSession:
+        rootdir = Path(str(config.rootpath)).resolve()
+        report = config.getoption("aiml_report") or config.getini("aiml_report") or None
+        try:
+            settings = load_settings(
+                rootdir,
+                cli_select=config.getoption("aiml_select"),
+                cli_ignore=config.getoption("aiml_ignore"),
+                report_path=(Path(config.invocation_params.dir) / report).resolve() if report else None,
+            )
+        except ConfigError as error:
+            raise pytest.UsageError(f"pytest-aiml: {error}") from None
+        every_rule = builtin_rules()
+        config.pluginmanager.hook.pytest_aiml_register_rules(registry=every_rule)
+        for source, selector in settings.selectors():
+            if not every_rule.matching(selector):
+                raise pytest.UsageError(
+                    f"pytest-aiml: [tool.pytest-aiml] {source} names unknown rule code {selector!r} "
+                    f"(known codes: {', '.join(every_rule.codes())})"
+                )
+        return cls(config, settings, every_rule.select(settings.select, settings.ignore))
+
+    # -- repository ----------------------------------------------------------------------
+
+    @cached_property
+    def repo(self) -> RepoFiles:
+        started = time.perf_counter()
+        repo = discover(self.settings.rootdir, self.settings.exclude)
+        log.debug("discovered %d files in %.2fs", len(repo.paths), time.perf_counter() - started)
+        return repo
+
+    @cached_property
+    def repo_context(self) -> RepoContext:
+        return RepoContext(pins=collect_pins(self.repo))
+
+    @cached_property
+    def inventory(self) -> Inventory:
+        return build_inventory(self.repo)
+
+    @cached_property
+    def source_files(self) -> frozenset[str]:
+        return frozenset(self.repo.of_kind(*SOURCE_KINDS))
+
+    def relative(self, path: Path) -> str:
+        return Path(os.path.relpath(path, self.settings.rootdir)).as_posix()
+
+    def analyze(self, relative: str) -> FileAnalysis | None:
+        """Analyse one source file with every applicable rule; None when no rule applies."""
+        if relative in self._analyses:
+            return self._analyses[relative]
+        analysis = None
+        text = self.repo.read_text(relative)
+        if text is not None:
+            rules = applicable_rules(relative, text, self.registry.file_rules())
+            if rules:
+                analysis = analyze_text(relative, text, rules, self.repo_context)
+        self._analyses[relative] = analysis
+        return analysis
+
+    # -- collection ----------------------------------------------------------------------
+
+    def pytest_collect_file(self, file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
+        # With explicit path arguments the items follow pytest's own traversal, so that
+        # ``pytest --aiml src/serve.py`` and node ids like ``src/serve.py::AIML201-...`` work.
+        if not self.scope.explicit:
+            return None
+        relative = self.relative(file_path)
+        if relative not in self.source_files:
+            return None
+        return AimlFile.from_parent(parent, path=file_path, aiml=self)
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_pycollect_makemodule(self, module_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
+        # pytest imports any .py file named on the command line as a test module. Under
+        # --aiml, a named source file that is not a test file (``pytest --aiml train.py``)
+        # is only scanned: importing it would run the user's training or serving code.
+        if not self.scope.explicit or not parent.session.isinitpath(module_path):
+            return None
+        patterns = self.config.getini("python_files")
+        if any(fnmatch.fnmatch(module_path.name, pattern) for pattern in patterns):
+            return None
+        return NotImported.from_parent(parent, path=module_path)
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_collection_modifyitems(self, session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+        # Runs before -k/-m deselection and inside --lf's filtering, so both apply to these items.
+        added: list[pytest.Item] = []
+        if not self.scope.explicit:
+            known = {item.nodeid for item in items}
+            for relative in sorted(self.source_files):
+                collector = AimlFile.from_parent(session, path=self.settings.rootdir / relative, aiml=self)
+                added.extend(item for item in session.genitems(collector) if item.nodeid not in known)
+        if self.scope.include_repository and self.registry.repo_rules():
+            repository = AimlRepository.from_parent(session, name=".", nodeid=".", aiml=self)
+            added.extend(session.genitems(repository))
+        items.extend(added)
+
+    # -- results -------------------------------------------------------------------------
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        for name, value in report.user_properties:
+            if name == RESULT_PROPERTY and report.when == "call":
+                self.results.append(dict(value, nodeid=report.nodeid, outcome=report.outcome))
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        if xdist_support.is_worker(self.config) or self.settings.report_path is None:
+            return
+        from pytest_aiml.report.build import build_report
+        from pytest_aiml.report.writer import write_report
+
+        document = build_report(self.inventory, self.results, self.registry)
+        self.config.pluginmanager.hook.pytest_aiml_amend_report(report=document)
+        write_report(document, self.settings.report_path)
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if xdist_support.is_worker(self.config):
+            return
+        from pytest_aiml.reporter import write_summary
+
+        write_summary(terminalreporter, self)

@@ -1,0 +1,106 @@
+"""``[tool.pytest-aiml]`` plus command-line options, loaded into one frozen settings object."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pytest_aiml.engine.errors import ConfigError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on Python 3.10 only
+    import tomli as tomllib
+
+TABLE = "tool.pytest-aiml"
+
+#: Keys of ``[tool.pytest-aiml]`` and what each holds; anything else is a usage error.
+KNOWN_KEYS: Mapping[str, str] = {
+    "select": "rule codes or family prefixes to run (default: all)",
+    "ignore": "rule codes or family prefixes to skip",
+    "exclude": "path globs, relative to the rootdir, that are never scanned",
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a pytest-aiml run is configured with."""
+
+    rootdir: Path
+    select: tuple[str, ...] = ()
+    ignore: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    report_path: Path | None = None
+    #: The whole ``[tool.pytest-aiml]`` table as read, for sections parsed by their own modules.
+    table: Mapping[str, Any] = field(default_factory=dict)
+
+    def selectors(self) -> list[tuple[str, str]]:
+        """Return ``(source, selector)`` pairs, for naming where an unknown code came from."""
+        return [("select", code) for code in self.select] + [("ignore", code) for code in self.ignore]
+
+
+def read_table(rootdir: Path) -> dict[str, Any]:
+    """Read ``[tool.pytest-aiml]`` from the rootdir's ``pyproject.toml`` (empty when absent)."""
+    path = rootdir / "pyproject.toml"
+    if not path.is_file():
+        return {}
+    try:
+        document = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        raise ConfigError("pyproject.toml", f"is not valid TOML: {error}", "fix the file's syntax") from error
+    table = document.get("tool", {}).get("pytest-aiml", {})
+    if not isinstance(table, dict):
+        raise ConfigError("", f"must be a table, not {type(table).__name__}", "write it as [tool.pytest-aiml]")
+    return table
+
+
+def load_settings(
+    rootdir: Path,
+    *,
+    table: Mapping[str, Any] | None = None,
+    cli_select: Sequence[str] = (),
+    cli_ignore: Sequence[str] = (),
+    report_path: Path | None = None,
+) -> Settings:
+    """Validate the table and merge the command-line options into it.
+
+    Raises ConfigError for unknown keys and values of the wrong type; rule codes are
+    checked against the registry later, when custom rules have been registered.
+    """
+    table = dict(read_table(rootdir) if table is None else table)
+    unknown = sorted(key for key in table if key not in KNOWN_KEYS)
+    if unknown:
+        known = ", ".join(sorted(KNOWN_KEYS))
+        raise ConfigError(unknown[0], f"unknown key{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}",
+                          f"known keys are: {known}")
+    select = _codes(table, "select") + _split_codes(cli_select)
+    ignore = _codes(table, "ignore") + _split_codes(cli_ignore)
+    exclude = _strings(table, "exclude")
+    return Settings(
+        rootdir=rootdir,
+        select=tuple(select),
+        ignore=tuple(ignore),
+        exclude=tuple(exclude),
+        report_path=report_path,
+        table=table,
+    )
+
+
+def _strings(table: Mapping[str, Any], key: str) -> list[str]:
+    value = table.get(key, [])
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise ConfigError(key, f"must be a list of strings, not {value!r}", f'write it as {key} = ["..."]')
+    return value
+
+
+def _codes(table: Mapping[str, Any], key: str) -> list[str]:
+    return [code.strip().upper() for code in _strings(table, key) if code.strip()]
+
+
+def _split_codes(values: Sequence[str]) -> list[str]:
+    return [part.strip().upper() for value in values for part in value.split(",") if part.strip()]
