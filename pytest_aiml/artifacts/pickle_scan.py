@@ -138,6 +138,7 @@ class PickleStreamScan:
     strings: tuple[str, ...]
     result: object = None
     array_payloads: int = 0
+    truncated: bool = False
 
 
 class PickleFormatError(Exception):
@@ -146,6 +147,10 @@ class PickleFormatError(Exception):
     def __init__(self, offset: int, message: str) -> None:
         super().__init__(f"byte {offset}: {message}")
         self.offset = offset
+
+
+class PickleTruncatedError(PickleFormatError):
+    """The data ended before the stream did."""
 
 
 @dataclass(slots=True)
@@ -188,17 +193,17 @@ class _Walker:
     def _read_exact(self, size: int) -> bytes:
         data = self.stream.read(size)
         if len(data) != size:
-            raise PickleFormatError(self.opcode_offset, "stream ends inside an opcode argument")
+            raise PickleTruncatedError(self.opcode_offset, "stream ends inside an opcode argument")
         return data
 
     def _skip_exact(self, size: int) -> None:
         if self.stream.skip(size) != size:
-            raise PickleFormatError(self.opcode_offset, "stream ends inside an opcode argument")
+            raise PickleTruncatedError(self.opcode_offset, "stream ends inside an opcode argument")
 
     def _read_line(self) -> bytes:
         line = self.stream.readline(MAX_LINE_BYTES)
         if line is None:
-            raise PickleFormatError(self.opcode_offset, "text argument without a terminating newline")
+            raise PickleTruncatedError(self.opcode_offset, "text argument without a terminating newline")
         return line[:-1]
 
     def _read_sized(self, length: int, *, text: bool) -> object:
@@ -351,7 +356,7 @@ class _Walker:
             self.opcode_offset = self.stream.tell()
             code = self.stream.read(1)
             if not code:
-                raise PickleFormatError(self.opcode_offset, "stream ends before STOP")
+                raise PickleTruncatedError(self.opcode_offset, "stream ends before STOP")
             opcode = _OPCODES.get(code[0])
             if opcode is None:
                 raise PickleFormatError(self.opcode_offset, f"invalid opcode 0x{code[0]:02x}")
@@ -606,10 +611,12 @@ def scan_pickle_stream(
     start = peekable.tell()
     error: str | None = None
     result: object = None
+    truncated = False
     try:
         result = walker.walk()
     except PickleFormatError as exc:
         error = str(exc)
+        truncated = isinstance(exc, PickleTruncatedError)
     except RecursionError:
         error = f"byte {walker.opcode_offset}: nested array payloads too deep"
     except (OSError, EOFError, zlib.error, lzma.LZMAError, StreamLimitError) as exc:
@@ -627,6 +634,7 @@ def scan_pickle_stream(
         strings=tuple(state.strings),
         result=result if isinstance(result, (int, str, float, bool, type(None))) else None,
         array_payloads=state.array_payloads,
+        truncated=truncated,
     )
 
 

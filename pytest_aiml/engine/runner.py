@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import logging
 import re
 from collections.abc import Sequence
@@ -70,13 +71,11 @@ def analyze_text(path: str, text: str, rules: Sequence[type[FileRule]], repo: Re
     try:
         module = cst.parse_module(source)
     except cst.ParserSyntaxError as error:
-        line, column = error.editor_line, error.editor_column
-        # libcst repeats its own 0-based position in the message; the finding carries ours.
-        reason = re.sub(r"^parser error: error at \d+:\d+: ", "", str(error.message))
+        failure = _syntax_failure(path, source, error)
         if notebook is not None:
-            cell, line = notebook.locate(line)
-            reason = f"cell {cell}: {reason}"
-        return FileAnalysis(path, codes, failure=ParseFailure(path=path, line=line, column=column, reason=reason))
+            cell, line = notebook.locate(failure.line)
+            failure = ParseFailure(path=path, line=line, column=failure.column, reason=f"cell {cell}: {failure.reason}")
+        return FileAnalysis(path, codes, failure=failure)
     except (RecursionError, ValueError) as error:
         return FileAnalysis(path, codes, failure=ParseFailure(path=path, line=1, column=1, reason=str(error)))
     if not rules:
@@ -88,6 +87,20 @@ def analyze_text(path: str, text: str, rules: Sequence[type[FileRule]], repo: Re
     if not context.pending:
         return FileAnalysis(path, codes)
     return FileAnalysis(path, codes, findings=tuple(_positioned(context, module, source, notebook)))
+
+
+def _syntax_failure(path: str, source: str, error: cst.ParserSyntaxError) -> ParseFailure:
+    # CPython's own parser names the error and its column better than libcst does
+    # ("'(' was never closed"); it is asked only for files that already failed.
+    try:
+        compile(source, path, "exec", flags=ast.PyCF_ONLY_AST, dont_inherit=True)
+    except SyntaxError as syntax:
+        return ParseFailure(path=path, line=syntax.lineno or 1, column=syntax.offset or 1, reason=syntax.msg)
+    except (ValueError, RecursionError):
+        pass
+    # libcst repeats its own 0-based position in the message; the failure carries ours.
+    reason = re.sub(r"^parser error: error at \d+:\d+: ", "", str(error.message))
+    return ParseFailure(path=path, line=error.editor_line, column=error.editor_column, reason=reason)
 
 
 def _positioned(

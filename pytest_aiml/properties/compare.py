@@ -206,20 +206,36 @@ def _array_difference(
     if agree.all():
         return None
 
-    absolute = np.abs(_as_float(candidate) - _as_float(reference))
-    # NaN against a number counts as the largest difference, so it is the one shown.
-    absolute = np.where(np.isnan(absolute), np.inf, absolute)
-    shown = np.unravel_index(int(np.argmax(np.where(agree, -1.0, absolute))), agree.shape)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        relative = np.where(agree, 0.0, absolute / np.abs(_as_float(reference)))
+    reference_values = _as_float(reference)
+    candidate_values = _as_float(candidate)
+    # A NaN on one side only is the most telling disagreement, so it is shown first.
+    one_sided_nan = ~agree & (np.isnan(reference_values) ^ np.isnan(candidate_values))
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        absolute = np.abs(candidate_values - reference_values)
+        relative = absolute / np.abs(reference_values)
+    numeric = ~agree & ~one_sided_nan
+    if one_sided_nan.any():
+        shown = tuple(int(i) for i in np.argwhere(one_sided_nan)[0]) if agree.ndim else ()
+    else:
+        shown = np.unravel_index(int(np.argmax(np.where(numeric, np.nan_to_num(absolute, nan=np.inf), -1.0))), agree.shape)
+        shown = tuple(int(i) for i in shown)
+
     count = int((~agree).sum())
-    index = f" at index {tuple(int(i) for i in shown)}" if shown else ""
-    return (
-        f"{count} of {agree.size} values differ{where}; the largest difference is{index}: "
-        f"{names[0]} {_number(reference[shown])}, {names[1]} {_number(candidate[shown])} "
-        f"(max absolute difference {_number(absolute.max())}, max relative difference "
-        f"{_number(np.nanmax(relative))}; rtol={tolerance.rtol:g}, atol={tolerance.atol:g})"
+    index = f" at index {shown}" if shown else ""
+    text = (
+        f"{count} of {agree.size} values differ{where}; {names[0]} {_number(reference[shown])}, "
+        f"{names[1]} {_number(candidate[shown])}{index}"
     )
+    if numeric.any():
+        text += (
+            f" (max absolute difference {_number(np.max(absolute[numeric]))}, max relative difference "
+            f"{_number(np.max(np.nan_to_num(relative[numeric], nan=np.inf)))}"
+        )
+    else:
+        text += " (every difference is a NaN on one side only"
+    if one_sided_nan.any() and numeric.any():
+        text += f"; {int(one_sided_nan.sum())} values are NaN on one side only"
+    return text + f"; rtol={tolerance.rtol:g}, atol={tolerance.atol:g})"
 
 
 # --- helpers ----------------------------------------------------------------

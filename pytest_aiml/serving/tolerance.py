@@ -157,9 +157,11 @@ def compare_outputs(actual: Any, expected: Any, tolerance: Tolerance) -> Compari
     nonfinite_mismatch = _nonfinite_mismatch(got, ref)
     both_finite = np.isfinite(got) & np.isfinite(ref)
 
-    diff = np.where(both_finite, np.abs(got - ref), 0.0)
-    magnitude = np.where(both_finite, np.abs(ref), 0.0)
-    with np.errstate(divide="ignore", invalid="ignore"):
+    # Non-finite positions are masked out of the figures, so the invalid and
+    # overflow warnings of their arithmetic are expected and silenced.
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        diff = np.where(both_finite, np.abs(got - ref), 0.0)
+        magnitude = np.where(both_finite, np.abs(ref), 0.0)
         relative = np.where(diff == 0.0, 0.0, diff / magnitude)
 
     allowed = tolerance.atol + tolerance.rtol * magnitude

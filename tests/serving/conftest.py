@@ -104,6 +104,9 @@ def export_dynamo(model, example, path: Path, input_name: str, output_names: lis
             output_names=output_names,
             dynamo=True,
             dynamic_shapes={parameter: {0: torch.export.Dim("batch")}},
+            # One self-contained file, so tests can copy it alone: this exporter
+            # otherwise writes the weights to a "<name>.onnx.data" file beside it.
+            external_data=False,
             verbose=False,
         )
     return path

@@ -1,0 +1,144 @@
+"""Activation: without --aiml the plugin is invisible; with it, options and config are checked."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+UNSAFE_LOAD = "import pickle\n\ndef load(path):\n    with open(path, 'rb') as stream:\n        return pickle.load(stream)\n"
+
+
+def test_plain_run_adds_no_items(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(model_io=UNSAFE_LOAD, test_plain="def test_ok():\n    assert True\n")
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
+    assert "AIML" not in result.stdout.str()
+    assert "-- aiml --" not in result.stdout.str()
+
+
+def test_plain_run_imports_nothing_heavy(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_modules="""
+        import sys
+
+        def test_no_heavy_module_loaded():
+            heavy = ["libcst", "torch", "onnx", "onnxruntime", "yaml", "pytest_aiml.session", "pytest_aiml.engine"]
+            assert [name for name in heavy if name in sys.modules] == []
+        """
+    )
+    # The hypothesis plugin is disabled because hypothesis itself, not pytest-aiml, imports it.
+    result = pytester.runpytest_subprocess("-p", "no:hypothesispytest", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
+
+
+def test_markers_registered_without_aiml(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_marked="""
+        import pytest
+
+        @pytest.mark.aiml
+        @pytest.mark.aiml_waive("AIML101", reason="fixture loader")
+        def test_marked():
+            pass
+        """
+    )
+    result = pytester.runpytest("--strict-markers", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
+
+
+def test_aiml_adds_items_with_marker(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(model_io=UNSAFE_LOAD, test_plain="def test_ok():\n    assert True\n")
+    result = pytester.runpytest("--aiml", "-m", "aiml", "-p", "no:cacheprovider")
+    result.assert_outcomes(failed=1, deselected=1)
+    result.stdout.fnmatch_lines(["model_io.py:5:16 AIML101 pickle.load() unpickles its input*", "Fix: *"])
+    excluded = pytester.runpytest("--aiml", "-m", "not aiml", "-p", "no:cacheprovider")
+    excluded.assert_outcomes(passed=1, deselected=1)
+
+
+def test_keyword_selects_by_code(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(model_io=UNSAFE_LOAD)
+    result = pytester.runpytest("--aiml", "-k", "AIML101", "-p", "no:cacheprovider")
+    result.assert_outcomes(failed=1)
+    other = pytester.runpytest("--aiml", "-k", "AIML999", "-p", "no:cacheprovider")
+    other.assert_outcomes(deselected=1)
+
+
+def test_failure_has_no_plugin_traceback(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(model_io=UNSAFE_LOAD)
+    result = pytester.runpytest("--aiml", "-p", "no:cacheprovider")
+    output = result.stdout.str()
+    assert "Traceback" not in output
+    assert "pytest_aiml" not in output
+    assert "model_io.py::AIML101-unsafe-deserialization" in output
+
+
+def test_unknown_config_key_is_usage_error(pytester: pytest.Pytester) -> None:
+    pytester.makepyprojecttoml(
+        textwrap.dedent(
+            """
+            [tool.pytest-aiml]
+            selekt = ["AIML1"]
+            """
+        )
+    )
+    result = pytester.runpytest("--aiml", "-p", "no:cacheprovider")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*pytest-aiml*selekt*unknown key*known keys are: exclude, ignore, select*"])
+
+
+def test_unknown_rule_code_is_usage_error(pytester: pytest.Pytester) -> None:
+    pytester.makepyprojecttoml('[tool.pytest-aiml]\nignore = ["AIML998"]\n')
+    result = pytester.runpytest("--aiml", "-p", "no:cacheprovider")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*ignore names unknown rule code 'AIML998'*"])
+
+
+def test_unknown_code_on_command_line_is_usage_error(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest("--aiml", "--aiml-select", "AIML9", "-p", "no:cacheprovider")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*select names unknown rule code 'AIML9'*"])
+
+
+def test_wrong_type_is_usage_error(pytester: pytest.Pytester) -> None:
+    pytester.makepyprojecttoml('[tool.pytest-aiml]\nexclude = 3\n')
+    result = pytester.runpytest("--aiml", "-p", "no:cacheprovider")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*exclude: must be a list of strings, not 3*"])
+
+
+def test_ignore_and_exclude_apply(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(model_io=UNSAFE_LOAD)
+    pytester.mkdir("scratch")
+    pytester.path.joinpath("scratch", "old.py").write_text(UNSAFE_LOAD)
+    both = pytester.runpytest("--aiml", "-p", "no:cacheprovider")
+    both.assert_outcomes(failed=2)
+    pytester.makepyprojecttoml('[tool.pytest-aiml]\nexclude = ["scratch/**"]\n')
+    excluded = pytester.runpytest("--aiml", "-p", "no:cacheprovider")
+    excluded.assert_outcomes(failed=1)
+    ignored = pytester.runpytest("--aiml", "--aiml-ignore", "AIML101", "-p", "no:cacheprovider")
+    ignored.assert_outcomes()
+
+
+def test_named_source_file_is_not_imported(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(train="import pickle\nraise SystemExit('imported: training started')\nx = pickle.loads(b'')\n")
+    result = pytester.runpytest("--aiml", "train.py", "-p", "no:cacheprovider")
+    result.assert_outcomes(failed=1)
+    assert "training started" not in result.stdout.str()
+    by_node_id = pytester.runpytest("--aiml", "train.py::AIML101-unsafe-deserialization", "-p", "no:cacheprovider")
+    by_node_id.assert_outcomes(failed=1)
+
+
+def test_syntax_error_is_one_error_others_run(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(broken="import pickle\ndef load(:\n", model_io=UNSAFE_LOAD)
+    result = pytester.runpytest("--aiml", "-p", "no:cacheprovider")
+    result.assert_outcomes(failed=2)
+    result.stdout.fnmatch_lines(["broken.py:2:10 could not be parsed: *", "FAILED broken.py::aiml-parse-error*"])
+
+
+def test_last_failed_reruns_aiml_items(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(model_io=UNSAFE_LOAD, test_plain="def test_ok():\n    assert True\n")
+    first = pytester.runpytest("--aiml")
+    first.assert_outcomes(failed=1, passed=1)
+    rerun = pytester.runpytest("--aiml", "--lf")
+    rerun.assert_outcomes(failed=1, deselected=1)
