@@ -68,7 +68,8 @@ def record_pickle_scan(
     makes the artifact unscannable. Other streams (speculative ones) only contribute
     the globals they reached before the data stopped parsing.
     """
-    findings.pickle_streams += 1
+    if required or scan.complete:
+        findings.pickle_streams += 1
     seen_in_stream: set[tuple[str, int]] = set()
     for imported in scan.globals:
         findings.globals_seen.setdefault(imported.qualified_name, None)

@@ -42,8 +42,7 @@ UNSUPPORTED_FORMATS = {
 def read_pickle_file(file: BinaryIO, size: int, findings: ArtifactFindings, options: ReadOptions) -> None:
     """Walk a raw or joblib pickle file, decompressing joblib's whole-file compression."""
     compression = detect_compression(file.read(8))
-    file.seek(0)
-    if compression is not None and file.read(1) not in (b"\x80",):
+    if compression is not None:
         try:
             stream = open_decompressed(file, compression, options.max_output_bytes)
         except UnsupportedCompression as exc:

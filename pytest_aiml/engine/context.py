@@ -35,6 +35,7 @@ class PendingFinding:
     code: str
     node: cst.CSTNode
     message: str
+    statement: cst.CSTNode | None = None
 
 
 class ModuleContext:
@@ -49,12 +50,15 @@ class ModuleContext:
         #: Module-level names bound once to a string literal, e.g. ``{"MODEL_PATH": "/opt/m.pt"}``.
         self.constants: dict[str, str] = {}
         self.pending: list[PendingFinding] = []
+        #: Statements enclosing the node being visited, innermost last.
+        self.statements: list[cst.CSTNode] = []
         self._collect_top_level(module.body)
 
     # -- recording -------------------------------------------------------------------
 
     def report(self, code: str, node: cst.CSTNode, message: str) -> None:
-        self.pending.append(PendingFinding(code, node, message))
+        statement = self.statements[-1] if self.statements else None
+        self.pending.append(PendingFinding(code, node, message, statement))
 
     # -- imports ---------------------------------------------------------------------
 
@@ -69,7 +73,7 @@ class ModuleContext:
                 else:
                     # ``import torch.nn`` binds ``torch``; the submodule stays reachable through it.
                     top = dotted.split(".", 1)[0]
-                    self.imports.setdefault(top, top)
+                    self.imports[top] = top
             return
         if isinstance(node.names, cst.ImportStar):
             return

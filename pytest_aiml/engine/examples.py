@@ -15,7 +15,7 @@ from pytest_aiml.engine.discovery import discover
 from pytest_aiml.engine.findings import Finding
 from pytest_aiml.engine.inventory import build_inventory
 from pytest_aiml.engine.rule import Example, FileRule, RepoRule, Rule
-from pytest_aiml.engine.runner import analyze_text
+from pytest_aiml.engine.runner import analyze_text, applicable_rules
 
 
 def run_example(rule: type[Rule], example: Example) -> list[Finding]:
@@ -34,7 +34,8 @@ def run_example(rule: type[Rule], example: Example) -> list[Finding]:
         repo = discover(root)
         if issubclass(rule, FileRule):
             context = RepoContext(pins=collect_pins(repo))
-            analysis = analyze_text(example.path, example.source, [rule], context)
+            # The pre-filter and the test-file exclusion apply, as they do in a real run.
+            analysis = analyze_text(example.path, example.source, applicable_rules(example.path, example.source, [rule]), context)
             if analysis.failure is not None:
                 raise ValueError(f"example of {rule.code} does not parse: {analysis.failure.render()}")
             return list(analysis.findings)

@@ -20,6 +20,9 @@ class Finding:
     column: int = 0
     message: str
     snippet: str = ""
+    #: First line of the innermost statement around the finding (the first decorator of a
+    #: decorated definition); inline waivers may sit there. 0 when unknown.
+    statement_line: int = 0
 
     def location(self) -> str:
         """Return ``path:line:col`` (or just the path for a file-level finding)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import logging
 import re
+import types
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -33,8 +34,16 @@ class FileAnalysis:
         return tuple(finding for finding in self.findings if finding.code == code)
 
 
-class _ImportTracker(cst.BatchableCSTVisitor):
-    """Adds imports met inside functions and classes to the map, in traversal order."""
+_STATEMENT_NAMES = (
+    "SimpleStatementLine", "If", "For", "While", "With", "Try", "TryStar", "FunctionDef", "ClassDef", "Match",
+)
+
+
+class _ContextTracker(cst.BatchableCSTVisitor):
+    """Keeps the module context current: imports met inside functions, and the statement stack.
+
+    It runs first in the batch, so rules see the state of the node they visit.
+    """
 
     def __init__(self, context: ModuleContext) -> None:
         super().__init__()
@@ -45,6 +54,23 @@ class _ImportTracker(cst.BatchableCSTVisitor):
 
     def visit_ImportFrom(self, node: cst.ImportFrom) -> None:
         self.context.add_import(node)
+
+
+
+def _push_statement(self: _ContextTracker, node: cst.CSTNode) -> None:
+    self.context.statements.append(node)
+
+
+def _pop_statement(self: _ContextTracker, original_node: cst.CSTNode) -> None:
+    self.context.statements.pop()
+
+
+# The batched visitor finds handlers by their ``__name__``, so each statement type gets
+# its own named copy of the two functions above.
+for _name in _STATEMENT_NAMES:
+    for _prefix, _function in (("visit_", _push_statement), ("leave_", _pop_statement)):
+        _handler = types.FunctionType(_function.__code__, _function.__globals__, _prefix + _name)
+        setattr(_ContextTracker, _prefix + _name, _handler)
 
 
 def applicable_rules(path: str, text: str, rules: Sequence[type[FileRule]]) -> list[type[FileRule]]:
@@ -81,7 +107,7 @@ def analyze_text(path: str, text: str, rules: Sequence[type[FileRule]], repo: Re
     if not rules:
         return FileAnalysis(path, codes)
     context = ModuleContext(path, module, repo)
-    visitors: list[cst.BatchableCSTVisitor] = [_ImportTracker(context)]
+    visitors: list[cst.BatchableCSTVisitor] = [_ContextTracker(context)]
     visitors.extend(rule(context) for rule in rules)
     cst.visit_batched(module, visitors)
     if not context.pending:
@@ -118,16 +144,26 @@ def _positioned(
         line = position.start.line if position else 0
         column = position.start.column + 1 if position else 0
         snippet = lines[line - 1].strip() if 0 < line <= len(lines) else ""
+        anchor = pending.statement
+        if isinstance(anchor, (cst.FunctionDef, cst.ClassDef)) and anchor.decorators:
+            # A definition's position starts at ``def``; a waiver belongs above its decorators.
+            anchor = anchor.decorators[0]
+        statement = positions.get(anchor) if anchor is not None else None
+        statement_line = statement.start.line if statement else 0
         message = pending.message
         if notebook is not None and line:
             cell, line = notebook.locate(line)
+            statement_line = notebook.locate(statement_line)[1] if statement_line else 0
             message = f"cell {cell}: {message}"
         key = (pending.code, line, column, message)
         if key in seen:
             continue
         seen.add(key)
         findings.append(
-            Finding(code=pending.code, path=context.path, line=line, column=column, message=message, snippet=snippet)
+            Finding(
+                code=pending.code, path=context.path, line=line, column=column, message=message,
+                snippet=snippet, statement_line=statement_line,
+            )
         )
     findings.sort(key=lambda finding: (finding.line, finding.column, finding.code, finding.message))
     return findings

@@ -221,15 +221,18 @@ def _array_difference(
         shown = tuple(int(i) for i in shown)
 
     count = int((~agree).sum())
-    index = f" at index {shown}" if shown else ""
+    lead = "the first NaN on one side only is" if one_sided_nan.any() else "the largest difference is"
+    location = f"; {lead} at index {shown}:" if shown else ":"
     text = (
-        f"{count} of {agree.size} values differ{where}; {names[0]} {_number(reference[shown])}, "
-        f"{names[1]} {_number(candidate[shown])}{index}"
+        f"{count} of {agree.size} values differ{where}{location} {names[0]} {_number(reference[shown])}, "
+        f"{names[1]} {_number(candidate[shown])}"
     )
     if numeric.any():
+        # inf/inf and 0/0 give NaN; both mean the values differ without bound.
+        largest_relative = np.max(np.where(np.isnan(relative[numeric]), np.inf, relative[numeric]))
         text += (
-            f" (max absolute difference {_number(np.max(absolute[numeric]))}, max relative difference "
-            f"{_number(np.max(np.nan_to_num(relative[numeric], nan=np.inf)))}"
+            f" (max absolute difference {_number(np.max(absolute[numeric]))}, "
+            f"max relative difference {_number(largest_relative)}"
         )
     else:
         text += " (every difference is a NaN on one side only"

@@ -17,6 +17,7 @@ import numpy as np
 
 from pytest_aiml.properties.compare import (
     EXACT,
+    default_tolerance,
     describe_difference,
     describe_non_finite,
     describe_out_of_range,
@@ -196,7 +197,7 @@ def check_monotonic(target: CheckTarget, example: tuple[Any, Any]) -> None:
             f"({low_output.dtype}{low_output.shape} and {high_output.dtype}{high_output.shape}), so they have no order."
         )
 
-    tolerance = target.spec.tolerance or EXACT
+    tolerance = target.spec.tolerance or default_tolerance(high_output.dtype)
     low_values = low_output.astype(np.float64)
     high_values = high_output.astype(np.float64)
     slack = tolerance.atol + tolerance.rtol * np.abs(high_values)
@@ -207,10 +208,9 @@ def check_monotonic(target: CheckTarget, example: tuple[Any, Any]) -> None:
         return
     index = tuple(int(i) for i in np.argwhere(broken)[0]) if broken.ndim else ()
     at = f" at index {index}" if index else ""
-    relation = ">" if increasing else "<"
     raise PropertyViolation(
-        f"The output is not {target.spec.monotonic}{at}: the input low <= high element by element, "
-        f"but the outputs are {low_values[index]!r} {relation} {high_values[index]!r}."
+        f"The output is not {target.spec.monotonic}: low <= high element by element, but{at} "
+        f"the output for low is {low_values[index].item()!r} and for high is {high_values[index].item()!r}."
     )
 
 

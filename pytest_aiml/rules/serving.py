@@ -1,1 +1,1173 @@
-RULES = ()
+"""Serving rules: how production code loads models, takes requests and runs inference.
+
+The helpers for route handlers and request data flow (:func:`route_path`,
+:class:`ValueFlow`) are shared with the LLM rules.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import PurePosixPath
+
+import libcst as cst
+
+from pytest_aiml.engine.context import ModuleContext, call_argument, is_false, is_true, keyword_value
+from pytest_aiml.engine.discovery import MODEL_SUFFIXES
+from pytest_aiml.engine.rule import Category, Effort, Example, FileRule, Priority
+
+# -- shared helpers -----------------------------------------------------------------
+
+#: Decorator methods that register a FastAPI or Flask route (``@app.post``, ``@bp.route``).
+ROUTE_METHODS = frozenset({"get", "post", "put", "patch", "delete", "options", "head", "route", "api_route"})
+FLASK_REQUEST_DATA = frozenset(
+    {f"flask.request.{name}" for name in ("json", "form", "args", "values", "data", "files")}
+)
+FLASK_REQUEST_READERS = frozenset({"flask.request.get_json", "flask.request.get_data"})
+#: Methods of a FastAPI/Starlette ``Request`` that return the raw body.
+REQUEST_BODY_READERS = frozenset({"json", "form", "body"})
+REQUEST_TYPES = frozenset({"fastapi.Request", "starlette.requests.Request", "fastapi.requests.Request"})
+DEPENDENCY_MARKERS = frozenset({"fastapi.Depends", "fastapi.Security", "fastapi.params.Depends"})
+UNVALIDATED_TYPES = frozenset(
+    {"builtins.dict", "typing.Dict", "typing.Any", "typing.Mapping", "collections.abc.Mapping", "typing.MutableMapping"}
+)
+#: Calls that copy their argument into another container; the data keeps its origin.
+DATA_CONTAINERS = frozenset(
+    {
+        "numpy.array", "numpy.asarray", "numpy.asanyarray", "numpy.stack", "numpy.concatenate", "pandas.DataFrame",
+        "pandas.Series", "pandas.json_normalize", "torch.tensor", "torch.as_tensor", "torch.from_numpy",
+        "torch.Tensor", "builtins.list", "builtins.dict", "builtins.tuple", "builtins.str", "json.loads",
+        "json.dumps",
+    }
+)
+_PATH_PARAMETER = re.compile(r"\{(\w+)")
+
+
+def dotted_text(expr: cst.BaseExpression) -> str | None:
+    """Return ``a.b.c`` for a name or attribute chain as written, without resolving imports."""
+    parts: list[str] = []
+    while isinstance(expr, cst.Attribute):
+        parts.append(expr.attr.value)
+        expr = expr.value
+    if not isinstance(expr, cst.Name):
+        return None
+    parts.append(expr.value)
+    return ".".join(reversed(parts))
+
+
+def callee_name(call: cst.Call) -> str | None:
+    """Return the last identifier of the called name: ``predict`` for ``self.model.predict(x)``."""
+    func = call.func
+    if isinstance(func, cst.Attribute):
+        return func.attr.value
+    if isinstance(func, cst.Name):
+        return func.value
+    return None
+
+
+def route_path(function: cst.FunctionDef, context: ModuleContext) -> str | None:
+    """Return the URL rule of a FastAPI or Flask route handler, or None for other functions.
+
+    A route decorator is a call of a route method (``app.post``, ``router.get``,
+    ``bp.route``) whose first argument is a string, in a module that imports FastAPI or
+    Flask. A rule that is not a plain string (an f-string, say) returns ``""``.
+    """
+    if not context.imports_any("fastapi", "flask"):
+        return None
+    for decorator in function.decorators:
+        call = decorator.decorator
+        if not isinstance(call, cst.Call) or not isinstance(call.func, cst.Attribute):
+            continue
+        if call.func.attr.value not in ROUTE_METHODS:
+            continue
+        rule = call_argument(call, 0, "path") or call_argument(call, None, "rule")
+        if rule is None:
+            continue
+        text = context.string_value(rule.value)
+        if text is not None:
+            return text
+        if isinstance(rule.value, cst.FormattedString):
+            return ""
+    return None
+
+
+def all_parameters(function: cst.FunctionDef) -> Iterator[cst.Param]:
+    params = function.params
+    yield from params.posonly_params
+    yield from params.params
+    if isinstance(params.star_arg, cst.Param):
+        yield params.star_arg
+    yield from params.kwonly_params
+    if params.star_kwarg is not None:
+        yield params.star_kwarg
+
+
+def is_dependency(param: cst.Param, context: ModuleContext) -> bool:
+    """Tell whether FastAPI injects the parameter (``= Depends(...)``) rather than reading it from the request."""
+    default = param.default
+    return isinstance(default, cst.Call) and context.qualified_name(default.func) in DEPENDENCY_MARKERS
+
+
+def is_request_object(param: cst.Param, context: ModuleContext) -> bool:
+    annotation = param.annotation
+    return annotation is not None and context.qualified_name(annotation.annotation) in REQUEST_TYPES
+
+
+def flask_request_data(expr: cst.BaseExpression, context: ModuleContext) -> str | None:
+    """Describe ``request.json``, ``request.form``, ``request.get_json()`` and the like, or return None."""
+    if isinstance(expr, cst.Attribute):
+        name = context.qualified_name(expr)
+        if name in FLASK_REQUEST_DATA:
+            return "request." + name.rsplit(".", 1)[-1]
+    elif isinstance(expr, cst.Call):
+        name = context.qualified_name(expr.func)
+        if name in FLASK_REQUEST_READERS:
+            return f"request.{name.rsplit('.', 1)[-1]}()"
+    return None
+
+
+def request_body_read(expr: cst.BaseExpression, request_names: set[str]) -> str | None:
+    """Describe ``request.json()`` (awaited or not) on a FastAPI ``Request`` parameter, or return None."""
+    if isinstance(expr, cst.Await):
+        expr = expr.expression
+    if (
+        isinstance(expr, cst.Call)
+        and isinstance(expr.func, cst.Attribute)
+        and expr.func.attr.value in REQUEST_BODY_READERS
+        and isinstance(expr.func.value, cst.Name)
+        and expr.func.value.value in request_names
+    ):
+        return f"await {expr.func.value.value}.{expr.func.attr.value}()"
+    return None
+
+
+def block_statements(block: cst.BaseSuite) -> Iterator[cst.BaseSmallStatement]:
+    """Yield the simple statements directly in a block, not those of nested blocks."""
+    if isinstance(block, cst.SimpleStatementSuite):
+        yield from block.body
+        return
+    for statement in block.body:
+        if isinstance(statement, cst.SimpleStatementLine):
+            yield from statement.body
+
+
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """Where a value came from, for the message, and whether it was formatted into a larger string."""
+
+    description: str
+    interpolated: bool = False
+
+    def formatted(self) -> Origin:
+        return Origin(self.description, interpolated=True)
+
+
+class ValueFlow:
+    """Track which local names hold values derived from a source, in traversal order.
+
+    ``source`` recognises the rule's own sources (request data, LLM output). Values
+    flow through assignment, attribute and subscript access, ``await``, method calls on
+    the value (``data.get("x")``, ``text.strip()``), container literals, the copying
+    calls of :data:`DATA_CONTAINERS` and string formatting. Any other call ends the
+    flow: its result is unknown, and unknown is not reported.
+    """
+
+    def __init__(self, context: ModuleContext, source: Callable[[cst.BaseExpression], str | None]) -> None:
+        self.context = context
+        self.source = source
+        self._frames: list[dict[str, Origin | None]] = [{}]
+
+    def enter_scope(self) -> None:
+        self._frames.append({})
+
+    def leave_scope(self) -> None:
+        self._frames.pop()
+
+    def bind(self, target: cst.BaseExpression, origin: Origin | None) -> None:
+        if isinstance(target, cst.Name):
+            self._frames[-1][target.value] = origin
+        elif isinstance(target, (cst.Tuple, cst.List)):
+            for element in target.elements:
+                self.bind(element.value, origin)
+
+    def bind_assignment(self, node: cst.Assign | cst.AnnAssign) -> None:
+        if node.value is None:
+            return
+        origin = self.origin(node.value)
+        targets = [target.target for target in node.targets] if isinstance(node, cst.Assign) else [node.target]
+        for target in targets:
+            self.bind(target, origin)
+
+    def lookup(self, name: str) -> Origin | None:
+        for frame in reversed(self._frames):
+            if name in frame:
+                return frame[name]
+        return None
+
+    def origin(self, expr: cst.BaseExpression) -> Origin | None:
+        """Return the origin of ``expr`` if it carries data from a source."""
+        described = self.source(expr)
+        if described is not None:
+            return Origin(described)
+        if isinstance(expr, cst.Name):
+            return self.lookup(expr.value)
+        if isinstance(expr, (cst.Attribute, cst.Subscript)):
+            return self.origin(expr.value)
+        if isinstance(expr, cst.Await):
+            return self.origin(expr.expression)
+        if isinstance(expr, cst.FormattedString):
+            return self._first(part.expression for part in expr.parts if isinstance(part, cst.FormattedStringExpression))
+        if isinstance(expr, cst.BinaryOperation):
+            if isinstance(expr.operator, (cst.Add, cst.Modulo)):
+                found = self.origin(expr.left) or self.origin(expr.right)
+                return found.formatted() if found else None
+            return None
+        if isinstance(expr, (cst.List, cst.Tuple, cst.Set)):
+            return self._first(element.value for element in expr.elements)
+        if isinstance(expr, cst.Dict):
+            return self._first(element.value for element in expr.elements)
+        if isinstance(expr, cst.Call):
+            return self._call_origin(expr)
+        return None
+
+    def _call_origin(self, call: cst.Call) -> Origin | None:
+        func = call.func
+        if isinstance(func, cst.Attribute):
+            if func.attr.value in ("format", "join"):
+                found = self._first(arg.value for arg in call.args) or self.origin(func.value)
+                return found.formatted() if found else None
+            if VALIDATING_NAME.search(func.attr.value):
+                return None
+            receiver = self.origin(func.value)
+            if receiver is not None:
+                return receiver
+        if self.context.qualified_name(func) in DATA_CONTAINERS:
+            return self._first(arg.value for arg in call.args)
+        return None
+
+    def _first(self, expressions: Iterator[cst.BaseExpression]) -> Origin | None:
+        for expr in expressions:
+            found = self.origin(expr)
+            if found is not None:
+                return found
+        return None
+
+
+#: Called names that check their input: ``validate_payload``, ``model_validate``, ``check_input``.
+VALIDATING_NAME = re.compile(
+    r"valid|verify|sanitiz|sanitis|parse_obj|parse_raw|(^|_)(check|checks|ensure)(_|$)|^check[A-Z]", re.IGNORECASE
+)
+
+
+# -- AIML201 hardcoded-model-path ----------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PathArgument:
+    """Where a loader takes its model path, and which paths count as hardcoded for it."""
+
+    position: int | None
+    keyword: str | None
+    #: Only absolute and home paths: relative names are hub ids or registry names for this loader.
+    local_only: bool = False
+    #: The loader takes an open file, so the path comes through ``open(...)``.
+    file_object: bool = False
+
+
+_FILE_ARGUMENT = PathArgument(0, "f")
+MODEL_LOADERS: dict[str, PathArgument] = {
+    "torch.load": _FILE_ARGUMENT,
+    "torch.serialization.load": _FILE_ARGUMENT,
+    "torch.jit.load": _FILE_ARGUMENT,
+    "torch.export.load": _FILE_ARGUMENT,
+    "joblib.load": PathArgument(0, "filename"),
+    "pandas.read_pickle": PathArgument(0, "filepath_or_buffer"),
+    "onnxruntime.InferenceSession": PathArgument(0, "path_or_bytes"),
+    "onnx.load": _FILE_ARGUMENT,
+    "onnx.load_model": _FILE_ARGUMENT,
+    "tensorflow.saved_model.load": PathArgument(0, "export_dir"),
+    "tensorflow.lite.Interpreter": PathArgument(None, "model_path"),
+    "tflite_runtime.interpreter.Interpreter": PathArgument(None, "model_path"),
+    "xgboost.Booster": PathArgument(None, "model_file"),
+    "lightgbm.Booster": PathArgument(None, "model_file"),
+    "fasttext.load_model": PathArgument(0, "path"),
+    "llama_cpp.Llama": PathArgument(None, "model_path"),
+    "sentence_transformers.SentenceTransformer": PathArgument(0, "model_name_or_path", local_only=True),
+    "transformers.pipeline": PathArgument(None, "model", local_only=True),
+    "ultralytics.YOLO": PathArgument(0, "model", local_only=True),
+    "spacy.load": PathArgument(0, "name", local_only=True),
+}
+for _name in (
+    "keras.models.load_model", "keras.saving.load_model", "tensorflow.keras.models.load_model",
+    "tensorflow.keras.saving.load_model", "tf_keras.models.load_model", "tensorflow.python.keras.models.load_model",
+):
+    MODEL_LOADERS[_name] = PathArgument(0, "filepath")
+for _name in ("torch", "numpy", "flax", "tensorflow", "paddle", "mlx"):
+    MODEL_LOADERS[f"safetensors.{_name}.load_file"] = PathArgument(0, "filename")
+MODEL_LOADERS["safetensors.safe_open"] = PathArgument(0, "filename")
+for _name in ("pickle.load", "_pickle.load", "cPickle.load", "dill.load", "cloudpickle.load"):
+    MODEL_LOADERS[_name] = PathArgument(0, "file", file_object=True)
+del _name
+
+_FROM_PRETRAINED = PathArgument(0, "pretrained_model_name_or_path", local_only=True)
+_MLFLOW_LOAD = PathArgument(0, "model_uri", local_only=True)
+_BOOSTER_LOAD = PathArgument(0, "fname")
+PATH_BUILDERS = frozenset(
+    {
+        "pathlib.Path", "pathlib.PurePath", "pathlib.PosixPath", "pathlib.PurePosixPath", "pathlib.WindowsPath",
+        "pathlib.PureWindowsPath", "os.path.join", "posixpath.join", "ntpath.join",
+    }
+)
+PATH_WRAPPERS = frozenset(
+    {
+        "os.path.expanduser", "os.path.abspath", "os.path.realpath", "os.path.normpath", "os.fspath",
+        "builtins.str", "builtins.open", "io.open",
+    }
+)
+_PATH_METHODS = frozenset({"expanduser", "resolve", "absolute"})
+_WINDOWS_ROOT = re.compile(r"^([A-Za-z]:[\\/]|\\\\)")
+#: An absolute, home or drive prefix followed by at least one named folder or file.
+_NAMED_LOCAL_PREFIX = re.compile(r"^(/|~[/\\]|[A-Za-z]:[\\/]|\\\\)[^/\\]+")
+
+
+@dataclass(frozen=True, slots=True)
+class PathValue:
+    """A path known from the source: all of it, or only its leading part."""
+
+    text: str
+    complete: bool = True
+    opened: bool = False
+
+
+def hardcoded_kind(value: PathValue, loader: PathArgument) -> bool:
+    """Tell whether a known path is hardcoded in a way that breaks on another machine."""
+    text = value.text
+    if "://" in text or text.startswith(("models:/", "runs:/")):
+        return False
+    if not value.complete:
+        return bool(_NAMED_LOCAL_PREFIX.match(text))
+    if text.startswith(("/", "~")) or _WINDOWS_ROOT.match(text):
+        return bool(_NAMED_LOCAL_PREFIX.match(text)) or text.startswith("~")
+    if loader.local_only:
+        return False
+    return PurePosixPath(text.replace("\\", "/")).suffix.lower() in MODEL_SUFFIXES
+
+
+class HardcodedModelPath(FileRule):
+    """Flag model-loading calls whose path is written into the code."""
+
+    code = "AIML201"
+    slug = "hardcoded-model-path"
+    category = Category.MLOPS
+    priority = Priority.CRITICAL
+    effort = Effort.LOW
+    anti_pattern = "Hardcoded model paths"
+    message = "a model is loaded from a path hardcoded in the source"
+    impact = (
+        "A path written into the code ties the service to one machine's file layout: deployment to "
+        "another host, container or model version fails, or silently loads a stale model."
+    )
+    fix = (
+        "Read the model location from configuration: an environment variable, a settings object, a "
+        "CLI argument or a model registry URI (for example mlflow 'models:/name/version'); keep "
+        "relative defaults next to the package and resolve them from the configured root."
+    )
+    prefilter = (
+        "load", "InferenceSession", "from_pretrained", "Booster", "Interpreter", "safe_open", "Llama",
+        "SentenceTransformer", "pipeline", "YOLO", "read_pickle",
+    )
+    applies_to_tests = False
+
+    def __init__(self, context: ModuleContext) -> None:
+        super().__init__(context)
+        #: Per function: local name -> its known path, or None when the name holds something unknown.
+        self._frames: list[dict[str, PathValue | None]] = [{}]
+        #: Module-level names bound once to a non-literal expression, e.g. ``MODEL_DIR = Path("/opt")``.
+        self._module_expressions: dict[str, cst.BaseExpression] = {}
+
+    def visit_Module(self, node: cst.Module) -> None:
+        seen: set[str] = set()
+        for statement in node.body:
+            if not isinstance(statement, cst.SimpleStatementLine):
+                continue
+            for small in statement.body:
+                if isinstance(small, cst.Assign) and len(small.targets) == 1:
+                    target = small.targets[0].target
+                    if isinstance(target, cst.Name):
+                        if target.value in seen:
+                            self._module_expressions.pop(target.value, None)
+                        else:
+                            self._module_expressions[target.value] = small.value
+                        seen.add(target.value)
+
+    # -- scopes: parameters and local assignments shadow module constants ------------
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
+        self._frames.append({param.name.value: None for param in all_parameters(node)})
+
+    def leave_FunctionDef(self, original_node: cst.FunctionDef) -> None:
+        self._frames.pop()
+
+    def visit_Lambda(self, node: cst.Lambda) -> None:
+        self._frames.append({param.name.value: None for param in node.params.params})
+
+    def leave_Lambda(self, original_node: cst.Lambda) -> None:
+        self._frames.pop()
+
+    def leave_Assign(self, original_node: cst.Assign) -> None:
+        if len(self._frames) == 1:
+            return
+        value = self._path_value(original_node.value)
+        for target in original_node.targets:
+            self._bind(target.target, value)
+
+    def leave_AnnAssign(self, original_node: cst.AnnAssign) -> None:
+        if len(self._frames) > 1:
+            value = None if original_node.value is None else self._path_value(original_node.value)
+            self._bind(original_node.target, value)
+
+    def visit_For(self, node: cst.For) -> None:
+        if len(self._frames) > 1:
+            self._bind(node.target, None)
+
+    def visit_With(self, node: cst.With) -> None:
+        for item in node.items:
+            if item.asname is None:
+                continue
+            value = self._path_value(item.item) if isinstance(item.item, cst.Call) else None
+            if value is not None and not value.opened:
+                value = None
+            self._bind(item.asname.name, value)
+
+    def _bind(self, target: cst.BaseExpression, value: PathValue | None) -> None:
+        if isinstance(target, cst.Name):
+            self._frames[-1][target.value] = value
+        elif isinstance(target, (cst.Tuple, cst.List)):
+            for element in target.elements:
+                self._bind(element.value, None)
+
+    # -- the check --------------------------------------------------------------------
+
+    def visit_Call(self, node: cst.Call) -> None:
+        found = self._loader(node)
+        if found is None:
+            return
+        display, loader = found
+        arg = call_argument(node, loader.position, loader.keyword)
+        if arg is None or arg.star:
+            return
+        value = self._path_value(arg.value)
+        if value is None or (loader.file_object and not value.opened):
+            return
+        if not hardcoded_kind(value, loader):
+            return
+        if value.complete:
+            self.report(node, f"{display}() loads a hardcoded path '{value.text}'")
+        else:
+            self.report(node, f"{display}() loads a path that starts with the hardcoded '{value.text}'")
+
+    def _loader(self, node: cst.Call) -> tuple[str, PathArgument] | None:
+        name = self.context.qualified_name(node.func)
+        if name is not None:
+            if name in MODEL_LOADERS:
+                return name, MODEL_LOADERS[name]
+            if name.startswith("mlflow.") and name.endswith(".load_model"):
+                return name, _MLFLOW_LOAD
+        func = node.func
+        if not isinstance(func, cst.Attribute):
+            return None
+        written = dotted_text(func) or func.attr.value
+        if func.attr.value == "from_pretrained":
+            return written, _FROM_PRETRAINED
+        if func.attr.value == "load_model" and name is None and self.context.imports_any("xgboost", "catboost"):
+            # The booster's own method: ``booster.load_model("model.json")``.
+            return written, _BOOSTER_LOAD
+        return None
+
+    def _path_value(self, expr: cst.BaseExpression, depth: int = 0) -> PathValue | None:
+        """Return the path an expression is known to hold, or None when it is not known."""
+        if depth > 8:
+            return None
+        if isinstance(expr, cst.Name):
+            return self._name_value(expr.value, depth)
+        literal = self.context.string_value(expr)
+        if literal is not None:
+            return PathValue(literal)
+        if isinstance(expr, cst.FormattedString):
+            return _formatted_head(expr)
+        if isinstance(expr, cst.BinaryOperation) and isinstance(expr.operator, cst.Divide):
+            return self._joined([expr.left, expr.right], depth)
+        if isinstance(expr, cst.Call):
+            return self._call_value(expr, depth)
+        return None
+
+    def _name_value(self, name: str, depth: int) -> PathValue | None:
+        # The module frame holds only ``with open(...) as f`` names: module-level
+        # assignments are the context's constants and the module expressions.
+        for frame in reversed(self._frames):
+            if name in frame:
+                return frame[name]
+        if name in self.context.constants:
+            return PathValue(self.context.constants[name])
+        expression = self._module_expressions.get(name)
+        return None if expression is None else self._path_value(expression, depth + 1)
+
+    def _call_value(self, call: cst.Call, depth: int) -> PathValue | None:
+        func = call.func
+        if isinstance(func, cst.Attribute) and func.attr.value in _PATH_METHODS and not call.args:
+            return self._path_value(func.value, depth + 1)
+        name = self.context.qualified_name(func)
+        if name in PATH_BUILDERS:
+            if any(arg.keyword is not None or arg.star for arg in call.args) or not call.args:
+                return None
+            return self._joined([arg.value for arg in call.args], depth)
+        if name in PATH_WRAPPERS:
+            first = call_argument(call, 0, None)
+            if first is None:
+                return None
+            inner = self._path_value(first.value, depth + 1)
+            if inner is None or name not in ("builtins.open", "io.open"):
+                return inner
+            return PathValue(inner.text, inner.complete, opened=True)
+        return None
+
+    def _joined(self, parts: list[cst.BaseExpression], depth: int) -> PathValue | None:
+        head = self._path_value(parts[0], depth + 1)
+        if head is None:
+            return None
+        text, complete = head.text, head.complete
+        for part in parts[1:]:
+            if not complete:
+                break
+            tail = self._path_value(part, depth + 1)
+            if tail is None:
+                return PathValue(text.rstrip("/\\") + "/", complete=False)
+            if tail.text.startswith(("/", "~")) or _WINDOWS_ROOT.match(tail.text):
+                # An absolute part replaces everything before it, as in os.path.join and pathlib.
+                text, complete = tail.text, tail.complete
+            else:
+                text, complete = text.rstrip("/\\") + "/" + tail.text, tail.complete
+        return PathValue(text, complete)
+
+
+def _formatted_head(expr: cst.FormattedString) -> PathValue:
+    head = []
+    for part in expr.parts:
+        if not isinstance(part, cst.FormattedStringText):
+            return PathValue("".join(head), complete=False)
+        head.append(part.value)
+    return PathValue("".join(head))
+
+
+HardcodedModelPath.VALID = (
+    Example("import os\nimport torch\nstate = torch.load(os.environ['MODEL_PATH'], weights_only=True)\n"),
+    Example(
+        "from transformers import AutoModel\n"
+        "model = AutoModel.from_pretrained('bert-base-uncased')\n"
+        "local = AutoModel.from_pretrained('checkpoints/bert')\n"
+    ),
+    Example("import torch\n\ndef load(path='/opt/models/m.pt'):\n    return torch.jit.load(path)\n"),
+    Example("import joblib\nfrom settings import MODEL_PATH\nclf = joblib.load(MODEL_PATH)\n"),
+    Example("import mlflow\nmodel = mlflow.pyfunc.load_model('models:/churn/3')\n"),
+    Example("import numpy as np\n# numpy.load reads data, not a model loader\nweights = np.load('/data/emb.npy')\n"),
+    Example("import torch\nstate = torch.load(f'{args.model_dir}/model.pt')\n"),
+    Example(
+        "import torch\n\ndef test_loads():\n    torch.load('/opt/models/fixture.pt')\n",
+        path="tests/test_model.py",
+    ),
+    Example("import pickle\nwith open(config.model_path, 'rb') as f:\n    model = pickle.load(f)\n"),
+)
+HardcodedModelPath.INVALID = (
+    Example("import torch as T\nmodel = T.load('/opt/models/churn.pt')\n", lines=(2,)),
+    Example(
+        "from pathlib import Path\nimport joblib\nMODEL_DIR = Path('/srv/models')\n"
+        "clf = joblib.load(MODEL_DIR / 'clf.joblib')\n",
+        lines=(4,),
+    ),
+    Example("import os\nimport onnxruntime as ort\nsess = ort.InferenceSession(os.path.expanduser('~/models/m.onnx'))\n", lines=(3,)),
+    Example(
+        "import pickle\nMODEL = 'model.pkl'\nwith open(MODEL, 'rb') as f:\n    clf = pickle.load(f)\n"
+        "other = pickle.load(open('/opt/encoder.pkl', 'rb'))\n",
+        lines=(4, 5),
+    ),
+    Example("from tensorflow.keras.models import load_model\nmodel = load_model('C:\\\\models\\\\net.h5')\n", lines=(2,)),
+    Example("from transformers import AutoModel\nmodel = AutoModel.from_pretrained('/home/ana/bert-finetuned')\n", lines=(2,)),
+    Example("import xgboost as xgb\nbooster = xgb.Booster(model_file='/opt/xgb.json')\nbooster.load_model('xgb.ubj')\n", lines=(2, 3)),
+    Example("from safetensors.torch import load_file\nstate = load_file(f'/mnt/weights/{name}.safetensors')\n", lines=(2,)),
+)
+
+
+# -- AIML202 no-input-validation ----------------------------------------------------
+
+#: Method names that run a model or a preprocessing step on their argument.
+MODEL_METHODS = frozenset(
+    {
+        "predict", "predict_proba", "predict_log_proba", "decision_function", "forward", "generate", "transform",
+        "encode", "embed", "embed_query", "embed_documents", "score_samples",
+    }
+)
+#: Names of models and model-like objects that are called directly: ``model(x)``, ``self.net(x)``.
+MODEL_NAME = re.compile(
+    r"^(model|net|network|clf|classifier|regressor|estimator|encoder|decoder|backbone|pipe|pipeline)$"
+    r"|_(model|net|clf|classifier|regressor|estimator|encoder|pipeline)$",
+    re.IGNORECASE,
+)
+#: Names of functions that run inference or preprocessing.
+INFERENCE_FUNCTION = re.compile(r"predict|infer|preprocess", re.IGNORECASE)
+_ABORT_NAMES = frozenset({"abort", "HTTPException", "BadRequest", "ValidationError"})
+
+
+@dataclass(eq=False, slots=True)
+class _Handler:
+    """What one route handler has shown so far."""
+
+    name: str
+    request_names: set[str] = field(default_factory=set)
+    validated: bool = False
+    unvalidated_calls: list[tuple[cst.Call, str, Origin]] = field(default_factory=list)
+
+
+class NoInputValidation(FileRule):
+    """Flag route handlers that pass request data to a model without validating it."""
+
+    code = "AIML202"
+    slug = "no-input-validation"
+    category = Category.SERVING
+    priority = Priority.CRITICAL
+    effort = Effort.LOW
+    anti_pattern = "No input validation"
+    message = "a route handler passes request data to a model without validating it"
+    impact = (
+        "Malformed or hostile requests reach the model unchecked: wrong shapes, types, NaN or missing "
+        "fields end as 500 errors, silent garbage predictions or a crashed worker."
+    )
+    fix = (
+        "Declare the body as a pydantic model (FastAPI) or validate it before use with pydantic "
+        "(Model(**data), Model.model_validate(data)), marshmallow or jsonschema; reject invalid input "
+        "with a 4xx error before the model runs."
+    )
+    prefilter = ("fastapi", "flask")
+    applies_to_tests = False
+
+    def __init__(self, context: ModuleContext) -> None:
+        super().__init__(context)
+        self._handlers: list[_Handler | None] = []
+        self._flow = ValueFlow(context, self._source)
+
+    def _source(self, expr: cst.BaseExpression) -> str | None:
+        handler = self._handler()
+        if handler is None:
+            return None
+        return flask_request_data(expr, self.context) or request_body_read(expr, handler.request_names)
+
+    def _handler(self) -> _Handler | None:
+        return self._handlers[-1] if self._handlers else None
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
+        self._flow.enter_scope()
+        rule = route_path(node, self.context)
+        if rule is None:
+            # Nested functions inherit the handler; other functions are outside any.
+            self._handlers.append(self._handler() if self._handlers else None)
+            return
+        handler = _Handler(node.name.value)
+        self._handlers.append(handler)
+        if not self.context.imports_any("fastapi"):
+            return
+        path_parameters = set(_PATH_PARAMETER.findall(rule))
+        for param in all_parameters(node):
+            name = param.name.value
+            if name in ("self", "cls") or name in path_parameters or is_dependency(param, self.context):
+                continue
+            if is_request_object(param, self.context):
+                handler.request_names.add(name)
+            elif self._is_unvalidated_type(param.annotation):
+                kind = "untyped" if param.annotation is None else "unvalidated"
+                self._flow.bind(param.name, Origin(f"the {kind} parameter '{name}'"))
+
+    def leave_FunctionDef(self, original_node: cst.FunctionDef) -> None:
+        self._flow.leave_scope()
+        handler = self._handlers.pop()
+        if handler is None or handler.validated or any(outer is handler for outer in self._handlers):
+            return
+        for call, display, origin in handler.unvalidated_calls:
+            self.report(call, f"{display}() receives {origin.description} without validation in {handler.name}()")
+
+    def _is_unvalidated_type(self, annotation: cst.Annotation | None) -> bool:
+        if annotation is None:
+            return True
+        expr = annotation.annotation
+        if isinstance(expr, cst.Subscript):
+            name = self.context.qualified_name(expr.value)
+            if name == "typing.Annotated" and expr.slice:
+                inner = expr.slice[0].slice
+                return isinstance(inner, cst.Index) and self._is_unvalidated_type(cst.Annotation(inner.value))
+            return name in UNVALIDATED_TYPES
+        return self.context.qualified_name(expr) in UNVALIDATED_TYPES
+
+    def leave_Assign(self, original_node: cst.Assign) -> None:
+        if self._handler() is not None:
+            self._flow.bind_assignment(original_node)
+
+    def leave_AnnAssign(self, original_node: cst.AnnAssign) -> None:
+        if self._handler() is not None:
+            self._flow.bind_assignment(original_node)
+
+    def visit_For(self, node: cst.For) -> None:
+        if self._handler() is not None:
+            self._flow.bind(node.target, self._flow.origin(node.iter))
+
+    def visit_If(self, node: cst.If) -> None:
+        handler = self._handler()
+        if handler is None or handler.validated:
+            return
+        if _rejects(node.body) and self._mentions_data(node.test):
+            handler.validated = True
+
+    def visit_Call(self, node: cst.Call) -> None:
+        handler = self._handler()
+        if handler is None or handler.validated:
+            return
+        name = callee_name(node)
+        if name is None:
+            return
+        if self._validates(node, name):
+            handler.validated = True
+            return
+        display = self._model_call(node, name)
+        if display is None:
+            return
+        for arg in node.args:
+            origin = self._flow.origin(arg.value)
+            if origin is not None:
+                handler.unvalidated_calls.append((node, display, origin))
+                return
+
+    def _validates(self, node: cst.Call, name: str) -> bool:
+        if VALIDATING_NAME.search(name):
+            return True
+        func = node.func
+        if isinstance(func, cst.Attribute) and name == "load":
+            # marshmallow: ``schema.load(data)`` validates and deserialises.
+            receiver = dotted_text(func.value) or ""
+            return "schema" in receiver.lower()
+        if name[:1].isupper():
+            # A pydantic model or dataclass built from the data: ``Item(**payload)``.
+            return any(arg.star == "**" and self._flow.origin(arg.value) is not None for arg in node.args)
+        return False
+
+    def _model_call(self, node: cst.Call, name: str) -> str | None:
+        """Return how to name the call in a message if it runs a model or preprocessing step."""
+        func = node.func
+        written = dotted_text(func) or name
+        if isinstance(func, cst.Attribute):
+            if name in MODEL_METHODS:
+                return written
+            if name == "run" and self._is_onnx_session(func.value):
+                return written
+            if MODEL_NAME.search(name) and isinstance(func.value, cst.Name) and func.value.value == "self":
+                return written
+        else:
+            qualified = self.context.qualified_name(func)
+            if qualified is not None and qualified.startswith("builtins."):
+                return None
+            if qualified is None and MODEL_NAME.search(name):
+                # Imported names are left out: ``pipeline(...)`` builds a model, it does not run one.
+                return written
+        if INFERENCE_FUNCTION.search(name):
+            return written
+        return None
+
+    def _is_onnx_session(self, receiver: cst.BaseExpression) -> bool:
+        name = dotted_text(receiver) or ""
+        return "sess" in name.lower()
+
+    def _mentions_data(self, test: cst.BaseExpression) -> bool:
+        collector = _ExpressionNodes()
+        test.visit(collector)
+        return any(
+            isinstance(node, (cst.Name, cst.Attribute, cst.Call)) and self._flow.origin(node) is not None
+            for node in collector.nodes
+        )
+
+
+class _ExpressionNodes(cst.CSTVisitor):
+    """Collect every node of one small expression, such as the test of an ``if``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.nodes: list[cst.CSTNode] = []
+
+    def on_visit(self, node: cst.CSTNode) -> bool:
+        self.nodes.append(node)
+        return True
+
+
+def _rejects(body: cst.BaseSuite) -> bool:
+    """Tell whether a block raises, aborts or returns: the shape of a rejected request."""
+    for statement in block_statements(body):
+        if isinstance(statement, (cst.Raise, cst.Return)):
+            return True
+        if isinstance(statement, cst.Expr) and isinstance(statement.value, cst.Call):
+            if callee_name(statement.value) in _ABORT_NAMES:
+                return True
+    return False
+
+
+NoInputValidation.VALID = (
+    Example(
+        "from fastapi import FastAPI\nfrom pydantic import BaseModel\n\napp = FastAPI()\n\n"
+        "class Features(BaseModel):\n    values: list[float]\n\n"
+        "@app.post('/predict')\ndef predict(features: Features):\n    return {'y': model.predict([features.values])}\n"
+    ),
+    Example(
+        "from flask import Flask, request, abort\n\napp = Flask(__name__)\n\n"
+        "@app.route('/predict', methods=['POST'])\ndef predict():\n    data = request.get_json()\n"
+        "    if not data or 'features' not in data:\n        abort(400)\n"
+        "    return {'y': model.predict([data['features']]).tolist()}\n"
+    ),
+    Example(
+        "from flask import Flask, request\nfrom schemas import InputSchema\n\napp = Flask(__name__)\n"
+        "schema = InputSchema()\n\n@app.post('/score')\ndef score():\n    payload = schema.load(request.json)\n"
+        "    return {'y': clf.predict_proba([payload['x']]).tolist()}\n"
+    ),
+    Example(
+        "from fastapi import FastAPI\n\napp = FastAPI()\n\n@app.post('/predict')\n"
+        "def predict(payload: dict):\n    item = Item.model_validate(payload)\n    return model.predict([item.x])\n"
+    ),
+    Example(
+        "from fastapi import Depends, FastAPI\n\napp = FastAPI()\n\n@app.get('/items/{item_id}')\n"
+        "def read(item_id, db=Depends(get_db)):\n    return predict_item(item_id)\n"
+    ),
+    Example(
+        "from flask import Flask, request\n\napp = Flask(__name__)\n\n"
+        "def predict():\n    # not a route handler\n    return model.predict(request.json)\n"
+    ),
+    Example(
+        "import flask\n\napp = flask.Flask(__name__)\n\n@app.route('/health')\ndef health():\n"
+        "    return {'model': model.predict(WARMUP_BATCH) is not None}\n"
+    ),
+)
+NoInputValidation.INVALID = (
+    Example(
+        "from flask import Flask, request\nimport numpy as np\n\napp = Flask(__name__)\n\n"
+        "@app.route('/predict', methods=['POST'])\ndef predict():\n    data = request.get_json()\n"
+        "    features = np.array(data['features']).reshape(1, -1)\n    return {'y': model.predict(features).tolist()}\n",
+        lines=(10,),
+    ),
+    Example(
+        "from fastapi import FastAPI\nfrom typing import Any, Dict\n\napp = FastAPI()\n\n@app.post('/predict')\n"
+        "def predict(payload: Dict[str, Any]):\n    return {'y': model.predict([payload['x']]).tolist()}\n",
+        lines=(8,),
+    ),
+    Example(
+        "from fastapi import FastAPI, Request\n\napp = FastAPI()\n\n@app.post('/embed')\n"
+        "async def embed(request: Request):\n    body = await request.json()\n    return encoder.encode(body['text'])\n",
+        lines=(8,),
+    ),
+    Example(
+        "import flask\n\nbp = flask.Blueprint('api', __name__)\n\n@bp.route('/infer', methods=['POST'])\n"
+        "def infer():\n    x = preprocess(flask.request.form['text'])\n    return {'y': run_inference(x)}\n",
+        lines=(7,),
+    ),
+    Example(
+        "from fastapi import APIRouter\n\nrouter = APIRouter()\n\n@router.post('/score')\n"
+        "def score(data):\n    return {'y': ranking_model(data)}\n\n"
+        "@router.post('/onnx')\ndef onnx(data: dict):\n    return session.run(None, {'input': data['x']})\n",
+        lines=(7, 11),
+    ),
+)
+
+
+# -- AIML203 inference-without-no-grad ----------------------------------------------
+
+#: Path parts of serving modules: ``serve.py``, ``api/``, ``inference_utils.py``, ``model_server.py``.
+_SERVING_PART = re.compile(
+    r"^(serve|serving|server|api|app|predict|predictor|prediction|inference|infer|handler|handlers)([_-].*)?$"
+    r"|[_-](serve|serving|server|api|app|predictor|inference|handler)$",
+    re.IGNORECASE,
+)
+SERVING_FUNCTION = re.compile(r"^(predict|infer|serve|handle)", re.IGNORECASE)
+#: Lightning runs these under ``torch.no_grad()`` or ``torch.inference_mode()`` itself.
+_LIGHTNING_HOOKS = frozenset({"predict_step", "validation_step", "test_step"})
+NO_GRAD_CONTEXTS = frozenset(
+    {
+        "torch.no_grad", "torch.inference_mode", "torch.autograd.no_grad", "torch.autograd.grad_mode.no_grad",
+        "torch.autograd.grad_mode.inference_mode", "torch.set_grad_enabled", "torch.autograd.set_grad_enabled",
+        "torch.enable_grad",
+    }
+)
+TORCH_MODULE_BASES = frozenset(
+    {
+        "torch.nn.Module", "torch.nn.modules.module.Module", "lightning.LightningModule",
+        "lightning.pytorch.LightningModule", "pytorch_lightning.LightningModule",
+    }
+)
+TORCH_MODEL_FACTORIES = frozenset({"torch.load", "torch.jit.load", "torch.jit.script", "torch.jit.trace"})
+TORCH_MODEL_PACKAGES = frozenset({"torch", "torchvision", "timm", "open_clip", "segmentation_models_pytorch"})
+#: Models called as ``model(x)`` that manage gradients themselves or are not torch modules.
+NOT_TORCH_CALLS = frozenset({"transformers.pipeline", "ultralytics.YOLO", "sentence_transformers.SentenceTransformer"})
+_MODEL_SETUP_METHODS = frozenset({"to", "eval", "cuda", "cpu", "half", "float", "requires_grad_"})
+_TORCH_MODEL_NAME = re.compile(
+    r"^(model|net|network|encoder|decoder|classifier|backbone)$|_(model|net|encoder|decoder|classifier)$", re.IGNORECASE
+)
+
+
+@dataclass(slots=True)
+class _Function:
+    """A function being visited, and the model calls in it that may need ``torch.no_grad()``."""
+
+    name: str
+    serving: bool
+    no_grad: bool
+    trains: bool = False
+    calls: list[tuple[cst.Call, str]] = field(default_factory=list)
+
+
+class InferenceWithoutNoGrad(FileRule):
+    """Flag torch model calls in serving code that run with autograd enabled."""
+
+    code = "AIML203"
+    slug = "inference-without-no-grad"
+    category = Category.SERVING
+    priority = Priority.HIGH
+    effort = Effort.LOW
+    anti_pattern = None
+    message = "a torch model runs in serving code with autograd enabled"
+    impact = (
+        "Without torch.no_grad() or torch.inference_mode(), every forward pass records the autograd graph "
+        "and keeps activations alive: more memory per request, slower inference and out-of-memory "
+        "errors under load."
+    )
+    fix = (
+        "Wrap inference in 'with torch.inference_mode():' (or torch.no_grad()), or decorate the serving "
+        "function with @torch.inference_mode(); call model.eval() once after loading as well."
+    )
+    prefilter = ("torch",)
+    applies_to_tests = False
+
+    def __init__(self, context: ModuleContext) -> None:
+        super().__init__(context)
+        self._serving_module = any(_SERVING_PART.search(PurePosixPath(part).stem) for part in PurePosixPath(context.path).parts)
+        self._functions: list[_Function] = []
+        self._no_grad_depth = 0
+        self._with_no_grad: list[bool] = []
+        self._torch_classes: set[str] = set()
+        #: ``model`` or ``self.model`` -> True for a torch model, False for something else.
+        self._bindings: dict[str, bool] = {}
+        #: Functions called under no_grad somewhere in the module: their calls are covered there.
+        self._called_without_grad: set[str] = set()
+        self._grad_disabled_globally = False
+        self._candidates: list[tuple[cst.Call, str, str]] = []
+
+    def visit_ClassDef(self, node: cst.ClassDef) -> None:
+        for base in node.bases:
+            if self.context.qualified_name(base.value) in TORCH_MODULE_BASES:
+                self._torch_classes.add(node.name.value)
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
+        outer = self._functions[-1] if self._functions else None
+        name = node.name.value
+        serving = (
+            (outer is not None and outer.serving)
+            or route_path(node, self.context) is not None
+            or bool(SERVING_FUNCTION.match(name))
+            or self._serving_module
+        ) and name not in _LIGHTNING_HOOKS
+        no_grad = (outer is not None and outer.no_grad) or any(self._disables_grad(d.decorator) for d in node.decorators)
+        self._functions.append(_Function(name, serving, no_grad))
+
+    def leave_FunctionDef(self, original_node: cst.FunctionDef) -> None:
+        function = self._functions.pop()
+        if function.trains:
+            return
+        self._candidates.extend((call, display, function.name) for call, display in function.calls)
+
+    def visit_With(self, node: cst.With) -> None:
+        disables = any(self._disables_grad(item.item) for item in node.items)
+        self._with_no_grad.append(disables)
+        self._no_grad_depth += disables
+
+    def leave_With(self, original_node: cst.With) -> None:
+        self._no_grad_depth -= self._with_no_grad.pop()
+
+    def leave_Assign(self, original_node: cst.Assign) -> None:
+        kind = self._model_kind(original_node.value)
+        if kind is None:
+            return
+        for target in original_node.targets:
+            key = dotted_text(target.target)
+            if key is not None:
+                self._bindings[key] = kind
+
+    def visit_Call(self, node: cst.Call) -> None:
+        if not self._functions:
+            self._note_global_switch(node)
+            return
+        function = self._functions[-1]
+        func = node.func
+        if isinstance(func, cst.Attribute):
+            self._note_training(function, func)
+        protected = function.no_grad or self._no_grad_depth > 0
+        if protected:
+            called = callee_name(node)
+            if called is not None:
+                self._called_without_grad.add(called)
+            return
+        self._note_global_switch(node)
+        if not function.serving or not self.context.imports_any("torch"):
+            return
+        display = self._torch_model_call(func)
+        if display is not None:
+            function.calls.append((node, display))
+
+    def leave_Module(self, original_node: cst.Module) -> None:
+        if self._grad_disabled_globally:
+            return
+        for call, display, function in self._candidates:
+            if function in self._called_without_grad:
+                continue
+            self.report(
+                call,
+                f"{display}() runs a torch model in {function}() without torch.no_grad() or torch.inference_mode()",
+            )
+
+    def _note_training(self, function: _Function, func: cst.Attribute) -> None:
+        if func.attr.value == "backward":
+            function.trains = True
+        elif func.attr.value == "step" and "optim" in (dotted_text(func.value) or "").lower():
+            function.trains = True
+
+    def _note_global_switch(self, node: cst.Call) -> None:
+        if self.context.qualified_name(node.func) in ("torch.set_grad_enabled", "torch.autograd.set_grad_enabled"):
+            if not is_true(_first_argument(node)):
+                self._grad_disabled_globally = True
+
+    def _disables_grad(self, expr: cst.BaseExpression) -> bool:
+        """Tell whether a context manager or decorator turns autograd off (an unknown argument counts as off)."""
+        call = expr if isinstance(expr, cst.Call) else None
+        name = self.context.qualified_name(call.func if call else expr)
+        if name not in NO_GRAD_CONTEXTS or name == "torch.enable_grad":
+            return False
+        argument = _first_argument(call) if call else None
+        if name.endswith("set_grad_enabled"):
+            return call is not None and not is_true(argument)
+        if name.endswith("inference_mode"):
+            return not is_false(argument)
+        return True
+
+    def _model_kind(self, value: cst.BaseExpression) -> bool | None:
+        """Return True for a value that is a torch model, False for a known non-torch model, None if unknown."""
+        while (
+            isinstance(value, cst.Call)
+            and isinstance(value.func, cst.Attribute)
+            and value.func.attr.value in _MODEL_SETUP_METHODS
+        ):
+            value = value.func.value
+        if not isinstance(value, cst.Call):
+            return None
+        func = value.func
+        if isinstance(func, cst.Attribute) and func.attr.value == "from_pretrained":
+            receiver = dotted_text(func.value) or ""
+            return not receiver.rsplit(".", 1)[-1].startswith(("TF", "Flax"))
+        if isinstance(func, cst.Name) and func.value in self._torch_classes:
+            return True
+        name = self.context.qualified_name(func)
+        if name is None or name.startswith("builtins."):
+            return None
+        if name in TORCH_MODEL_FACTORIES:
+            return True
+        if name in NOT_TORCH_CALLS:
+            return False
+        return name.split(".", 1)[0] in TORCH_MODEL_PACKAGES if not name.startswith(".") else None
+
+    def _torch_model_call(self, func: cst.BaseExpression) -> str | None:
+        """Return the written name of a call that runs a torch model, or None."""
+        if isinstance(func, cst.Attribute) and func.attr.value == "forward":
+            receiver = func.value
+            suffix = ".forward"
+        else:
+            receiver = func
+            suffix = ""
+        key = dotted_text(receiver)
+        if key is None:
+            return None
+        if isinstance(receiver, cst.Name):
+            if receiver.value in self.context.imports:
+                return None
+            identifier = receiver.value
+        elif isinstance(receiver, cst.Attribute) and dotted_text(receiver.value) == "self":
+            identifier = receiver.attr.value
+        else:
+            return None
+        kind = self._bindings.get(key)
+        if kind is False:
+            return None
+        if kind or _TORCH_MODEL_NAME.search(identifier):
+            return key + suffix
+        return None
+
+
+def _first_argument(call: cst.Call) -> cst.BaseExpression | None:
+    arg = call_argument(call, 0, "mode")
+    return None if arg is None else arg.value
+
+
+InferenceWithoutNoGrad.VALID = (
+    Example(
+        "import torch\nfrom fastapi import FastAPI\n\napp = FastAPI()\nmodel = torch.jit.load('m.pt')\n\n"
+        "@app.post('/predict')\ndef predict(x: list[float]):\n    with torch.inference_mode():\n"
+        "        return model(torch.tensor([x])).tolist()\n"
+    ),
+    Example(
+        "import torch\n\n@torch.no_grad()\ndef predict(model, batch):\n    return model(batch).argmax(-1)\n",
+        path="serve.py",
+    ),
+    Example(
+        "import torch\n\ndef train_step(model, batch, optimizer):\n    loss = model(batch).mean()\n"
+        "    loss.backward()\n    optimizer.step()\n",
+        path="server/train_loop.py",
+    ),
+    Example(
+        "import torch\nfrom transformers import pipeline\n\nclassifier = pipeline('sentiment-analysis')\n\n"
+        "def predict(text):\n    return classifier(text)\n"
+    ),
+    Example(
+        "import torch\n\ndef predict(model, batch):\n    return model(batch)\n\ndef handle(batch):\n"
+        "    with torch.no_grad():\n        return predict(MODEL, batch)\n"
+    ),
+    Example("import torch\n\ndef summarize(model, x):\n    # not a serving path\n    return model(x)\n", path="analysis/plots.py"),
+    Example(
+        "import torch\n\ntorch.set_grad_enabled(False)\n\ndef predict(x):\n    return model(x)\n",
+        path="api/app.py",
+    ),
+)
+InferenceWithoutNoGrad.INVALID = (
+    Example(
+        "import torch\nfrom fastapi import FastAPI\n\napp = FastAPI()\nmodel = torch.jit.load('m.pt')\n\n"
+        "@app.post('/predict')\ndef predict(x: list[float]):\n    return model(torch.tensor([x])).tolist()\n",
+        lines=(9,),
+    ),
+    Example(
+        "import torch\nfrom torch import nn\n\nclass Net(nn.Module):\n    pass\n\nclf = Net()\n\n"
+        "def infer(batch):\n    return clf(batch)\n",
+        lines=(11,),
+    ),
+    Example(
+        "import torch\n\nclass Handler:\n    def inference(self, data):\n        return self.model.forward(data)\n",
+        lines=(5,),
+    ),
+    Example(
+        "import torch as T\n\ndef embed(texts):\n    with T.inference_mode(False):\n        return encoder(texts)\n",
+        path="app/embeddings.py",
+        lines=(5,),
+    ),
+    Example(
+        "import torch\nfrom transformers import AutoModel\n\nbert = AutoModel.from_pretrained('bert-base-uncased')\n\n"
+        "def predict(inputs):\n    return bert(**inputs).last_hidden_state\n",
+        lines=(7,),
+    ),
+)
+
+RULES = (HardcodedModelPath, NoInputValidation, InferenceWithoutNoGrad)

@@ -86,7 +86,7 @@ def test_factory_loads_weights(tmp_path):
 
     model = build_from_factory(Doubler, weights, reference="m:Doubler")
 
-    assert float(model.scale) == 5.0
+    assert model.scale.item() == 5.0
     assert not model.training
 
 
