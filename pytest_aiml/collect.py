@@ -10,6 +10,9 @@ import pytest
 
 from pytest_aiml.engine.findings import Finding, ParseFailure
 from pytest_aiml.engine.rule import FileRule, RepoRule, Rule
+from pytest_aiml.engine.waivers import InlineWaiverError, Waiver
+from pytest_aiml.outcomes import Verdict
+from pytest_aiml.waivers import InvalidMarker, marker_waivers
 
 if TYPE_CHECKING:
     from _pytest._code.code import ExceptionInfo, TerminalRepr
@@ -33,18 +36,26 @@ def item_name(rule: type[Rule]) -> str:
     return f"{rule.code}-{rule.slug}"
 
 
-def render_failure(rule: type[Rule], findings: Sequence[Finding]) -> str:
-    """Render findings the way a code review reads: one line each, then what to do."""
+def render_failure(rule: type[Rule], verdict: Verdict) -> str:
+    """Render the active findings the way a code review reads: one line each, then what to do."""
+    findings = verdict.active
     lines = [finding.render() for finding in findings]
     count = len(findings)
     lines.append("")
-    lines.append(f"{count} finding{'s' if count != 1 else ''} of {rule.code} {rule.slug} ({rule.priority.value}, {rule.category.value}).")
+    lines.append(
+        f"{count} finding{'s' if count != 1 else ''} of {rule.code} {rule.slug} ({rule.priority.value}, {rule.category.value})."
+    )
+    for finding, waiver in verdict.expired:
+        lines.append(f"The waiver {waiver.origin} would cover {finding.location()} but expired on {waiver.expires}.")
+    settled = len(verdict.waived) + len(verdict.baselined)
+    if settled:
+        lines.append(f"{len(verdict.waived)} waived and {len(verdict.baselined)} baselined finding(s) are not shown.")
     lines.append(f"Why: {rule.impact}")
     lines.append(f"Fix: {rule.fix}")
     return "\n".join(lines)
 
 
-def result_payload(rule: type[Rule], target: str, findings: Sequence[Finding]) -> dict[str, Any]:
+def result_payload(rule: type[Rule], target: str, verdict: Verdict, declared: Sequence[Waiver] = ()) -> dict[str, Any]:
     """Return the builtins-only record of one item's result, as the report needs it."""
     return {
         "code": rule.code,
@@ -57,7 +68,13 @@ def result_payload(rule: type[Rule], target: str, findings: Sequence[Finding]) -
         "fix": rule.fix,
         "effort": rule.effort.value,
         "anti_pattern": rule.anti_pattern,
-        "findings": [finding.serialized() for finding in findings],
+        "findings": [finding.serialized() for finding in verdict.active],
+        "below_threshold": verdict.below_threshold,
+        "waived": [{"finding": finding.serialized(), "waiver": waiver.origin} for finding, waiver in verdict.waived],
+        "baselined": [finding.serialized() for finding in verdict.baselined],
+        "waivers_used": verdict.waivers_used(),
+        "expired_waivers": sorted({waiver.origin for _, waiver in verdict.expired}),
+        "declared_waivers": [waiver.serialized() for waiver in declared],
     }
 
 
@@ -70,9 +87,24 @@ class AimlItem(pytest.Item):
         self.add_marker("aiml")
 
     def repr_failure(self, excinfo: ExceptionInfo[BaseException], style: Any = None) -> str | TerminalRepr:
-        if isinstance(excinfo.value, AimlFailure):
-            return excinfo.value.text
+        if isinstance(excinfo.value, (AimlFailure, InvalidMarker)):
+            return str(excinfo.value)
         return super().repr_failure(excinfo)
+
+    def conclude(self, rule: type[Rule], target: str, findings: Sequence[Finding], relative: str | None) -> None:
+        """Settle the findings, record the result for the report, then fail, xfail or pass."""
+        verdict = self.aiml.settle(rule, findings, self, relative)
+        declared = self.aiml.file_waivers(relative)[0] if relative else []
+        markers = [waiver for waiver in marker_waivers(self, self.aiml.all_rules) if waiver.covers_code(rule.code)]
+        declared = [*declared, *markers]
+        self.user_properties.append((RESULT_PROPERTY, result_payload(rule, target, verdict, declared)))
+        if verdict.fails:
+            raise AimlFailure(render_failure(rule, verdict))
+        if verdict.waived or verdict.baselined:
+            reasons = sorted({f"waived by {waiver.origin}: {waiver.reason}" for _, waiver in verdict.waived})
+            if verdict.baselined:
+                reasons.append(f"{len(verdict.baselined)} finding(s) in baseline")
+            pytest.xfail("; ".join(reasons))
 
 
 class RuleItem(AimlItem):
@@ -85,9 +117,7 @@ class RuleItem(AimlItem):
         self.target = self.aiml.relative(self.path)
 
     def runtest(self) -> None:
-        self.user_properties.append((RESULT_PROPERTY, result_payload(self.rule, self.target, self.findings)))
-        if self.findings:
-            raise AimlFailure(render_failure(self.rule, self.findings))
+        self.conclude(self.rule, self.target, self.findings, self.target)
 
     def reportinfo(self) -> tuple[Path, int | None, str]:
         line = self.findings[0].line - 1 if self.findings and self.findings[0].line else None
@@ -123,10 +153,8 @@ class RepoRuleItem(AimlItem):
         self.rule = rule
 
     def runtest(self) -> None:
-        findings = tuple(sorted(self.rule().check(self.aiml.inventory), key=lambda f: (f.path, f.line, f.column)))
-        self.user_properties.append((RESULT_PROPERTY, result_payload(self.rule, ".", findings)))
-        if findings:
-            raise AimlFailure(render_failure(self.rule, findings))
+        findings = sorted(self.rule().check(self.aiml.inventory), key=lambda f: (f.path, f.line, f.column))
+        self.conclude(self.rule, ".", findings, None)
 
     def reportinfo(self) -> tuple[Path, int | None, str]:
         return self.aiml.settings.rootdir, None, f"{self.rule.code} {self.rule.slug} (repository)"
@@ -141,7 +169,10 @@ class AimlFile(pytest.File):
 
     def collect(self) -> Iterable[pytest.Item]:
         relative = self.aiml.relative(self.path)
-        analysis = self.aiml.analyze(relative)
+        try:
+            analysis = self.aiml.analyze(relative)
+        except InlineWaiverError as error:
+            raise self.CollectError(f"pytest-aiml: invalid inline waiver: {error}") from None
         if analysis is None:
             return
         if analysis.failure is not None:

@@ -35,7 +35,23 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--aiml-ignore", metavar="CODES", action="append", default=[],
         help="Skip these rule codes or family prefixes, comma-separated. Adds to 'ignore'.",
     )
+    group.addoption(
+        "--aiml-fail-on", metavar="PRIORITY", default=None, choices=["critical", "high", "medium", "low"],
+        help="Fail only on findings of this priority or higher; lower ones are reported but pass (default: low).",
+    )
+    group.addoption(
+        "--aiml-baseline", metavar="PATH", default=None,
+        help="Baseline file of known findings: they show as xfailed, only new findings fail.",
+    )
+    group.addoption(
+        "--aiml-baseline-update", action="store_true", default=False,
+        help="Record every current finding in the --aiml-baseline file instead of failing on it.",
+    )
     parser.addini("aiml_report", "Path of the YAML report pytest-aiml writes when --aiml is given.", default="")
+    parser.addini(
+        "aiml_strict_waivers", "Fail the run when a waiver matches no finding (default: only report it).",
+        type="bool", default=False,
+    )
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:

@@ -2,35 +2,46 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from typing import TYPE_CHECKING, Any
-
-from pytest_aiml.engine.rule import Priority
 
 if TYPE_CHECKING:
     from pytest_aiml.session import AimlSession
 
 
 def write_summary(terminalreporter: Any, aiml: AimlSession) -> None:
-    """Write counts by priority, the maturity level and the report path."""
+    """Write counts by priority, waivers and baseline state, the maturity level and the report path."""
     from pytest_aiml.report.build import mlops_maturity
 
-    findings: Counter[str] = Counter()
-    failing_items = 0
-    parse_errors = 0
-    for result in aiml.results:
-        if "parse_error" in result:
-            parse_errors += 1
-            continue
-        if result.get("outcome") == "failed":
-            failing_items += 1
-            findings[result["priority"]] += len(result.get("findings") or [])
-    counts = ", ".join(f"{findings.get(priority.value, 0)} {priority.value}" for priority in Priority)
+    if not aiml.results:
+        return
+    summary = aiml.summary
+    write = terminalreporter.write_line
     terminalreporter.write_sep("-", "aiml")
-    terminalreporter.write_line(f"findings: {counts} (in {failing_items} failing items)")
-    if parse_errors:
-        terminalreporter.write_line(f"files that could not be parsed: {parse_errors}")
+    counts = ", ".join(f"{count} {priority}" for priority, count in summary.findings_by_priority.items())
+    write(f"findings: {counts} (in {summary.failing_items} failing items)")
+    if summary.below_threshold:
+        write(f"{summary.below_threshold} finding(s) are below --aiml-fail-on {aiml.settings.fail_on.value} and do not fail")
+    if summary.parse_errors:
+        write(f"files that could not be parsed: {len(summary.parse_errors)}")
+    waived = sum(summary.waived_by_rule.values())
+    if waived:
+        per_rule = ", ".join(f"{code}: {count}" for code, count in summary.waived_by_rule.items())
+        write(f"waived findings: {waived} ({per_rule})")
+    for origin in summary.expired_waivers:
+        write(f"expired waiver: {origin}")
+    if summary.stale_waivers:
+        strict = " (aiml_strict_waivers: the run fails)" if aiml.settings.strict_waivers else ""
+        write(f"stale waivers, matching no finding{strict}:")
+        for origin in summary.stale_waivers:
+            write(f"  {origin}")
+    if aiml.settings.baseline_path is not None:
+        if aiml.settings.baseline_update:
+            write(f"baseline recorded: {aiml.settings.baseline_path}")
+        else:
+            write(f"in baseline: {len(summary.baselined)} finding(s)")
+            if summary.disappeared:
+                write(f"{len(summary.disappeared)} baseline finding(s) are gone; shrink the baseline with --aiml-baseline-update")
     level = mlops_maturity(aiml.inventory)["level"]
-    terminalreporter.write_line(f"MLOps maturity level: {level} of 3")
+    write(f"MLOps maturity level: {level} of 3")
     if aiml.settings.report_path is not None:
-        terminalreporter.write_line(f"report: {aiml.settings.report_path}")
+        write(f"report: {aiml.settings.report_path}")

@@ -7,10 +7,12 @@ the collection, reporting and session-end hooks.
 
 from __future__ import annotations
 
+import datetime as dt
 import fnmatch
 import logging
 import os
 import time
+from collections.abc import Sequence
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -24,7 +26,14 @@ from pytest_aiml.engine.dependencies import collect_pins
 from pytest_aiml.engine.discovery import FileKind, RepoFiles, discover
 from pytest_aiml.engine.errors import ConfigError
 from pytest_aiml.engine.inventory import Inventory, build_inventory
+from pytest_aiml.engine.baseline import Baseline, write_baseline
+from pytest_aiml.engine.findings import Finding
 from pytest_aiml.engine.registry import RuleRegistry, builtin_rules
+from pytest_aiml.engine.rule import Rule
+from pytest_aiml.engine.waivers import Waiver, comment_only_lines, config_waivers, inline_waivers
+from pytest_aiml.outcomes import Verdict, settle
+from pytest_aiml.report.summary import RunSummary, summarize
+from pytest_aiml.waivers import marker_waivers
 from pytest_aiml.engine.runner import FileAnalysis, analyze_text, applicable_rules
 from pytest_aiml.settings import Settings, load_settings
 
@@ -45,29 +54,45 @@ class AimlSession:
         self.results: list[dict[str, Any]] = []
         self.outcomes: dict[str, str] = {}
         self._analyses: dict[str, FileAnalysis | None] = {}
+        self._file_waivers: dict[str, tuple[list[Waiver], frozenset[int]]] = {}
+        self.all_rules = registry
+        self.config_waivers: list[Waiver] = []
+        self.baseline_counts: dict[str, int] = {}
+        self.today = dt.date.today()
 
     @classmethod
     def start(cls, config: pytest.Config) -> AimlSession:
         rootdir = Path(str(config.rootpath)).resolve()
+        invocation = Path(config.invocation_params.dir)
         report = config.getoption("aiml_report") or config.getini("aiml_report") or None
+        baseline = config.getoption("aiml_baseline")
         try:
             settings = load_settings(
                 rootdir,
                 cli_select=config.getoption("aiml_select"),
                 cli_ignore=config.getoption("aiml_ignore"),
-                report_path=(Path(config.invocation_params.dir) / report).resolve() if report else None,
+                report_path=(invocation / report).resolve() if report else None,
+                cli_fail_on=config.getoption("aiml_fail_on"),
+                baseline_path=(invocation / baseline).resolve() if baseline else None,
+                baseline_update=config.getoption("aiml_baseline_update"),
+                strict_waivers=config.getini("aiml_strict_waivers"),
             )
-        except ConfigError as error:
+            every_rule = builtin_rules()
+            config.pluginmanager.hook.pytest_aiml_register_rules(registry=every_rule)
+            for source, selector in settings.selectors():
+                if not every_rule.matching(selector):
+                    raise ConfigError(source, f"names unknown rule code {selector!r}", f"known codes: {', '.join(every_rule.codes())}")
+            waivers = config_waivers(settings.table.get("waivers"), lambda code: bool(every_rule.matching(code)))
+            baseline_counts = {}
+            if settings.baseline_path is not None and not settings.baseline_update:
+                baseline_counts = dict(Baseline.load(settings.baseline_path).counts)
+        except (ConfigError, ValueError) as error:
             raise pytest.UsageError(f"pytest-aiml: {error}") from None
-        every_rule = builtin_rules()
-        config.pluginmanager.hook.pytest_aiml_register_rules(registry=every_rule)
-        for source, selector in settings.selectors():
-            if not every_rule.matching(selector):
-                raise pytest.UsageError(
-                    f"pytest-aiml: [tool.pytest-aiml] {source} names unknown rule code {selector!r} "
-                    f"(known codes: {', '.join(every_rule.codes())})"
-                )
-        return cls(config, settings, every_rule.select(settings.select, settings.ignore))
+        session = cls(config, settings, every_rule.select(settings.select, settings.ignore))
+        session.all_rules = every_rule
+        session.config_waivers = waivers
+        session.baseline_counts = baseline_counts
+        return session
 
     # -- repository ----------------------------------------------------------------------
 
@@ -103,8 +128,31 @@ class AimlSession:
             rules = applicable_rules(relative, text, self.registry.file_rules())
             if rules:
                 analysis = analyze_text(relative, text, rules, self.repo_context)
+                self._file_waivers[relative] = (
+                    inline_waivers(relative, text, lambda code: bool(self.all_rules.matching(code))),
+                    comment_only_lines(text),
+                )
         self._analyses[relative] = analysis
         return analysis
+
+    def file_waivers(self, relative: str) -> tuple[list[Waiver], frozenset[int]]:
+        """Return the inline waivers of an analysed file and its comment-only lines."""
+        return self._file_waivers.get(relative, ([], frozenset()))
+
+    def settle(self, rule: type[Rule], findings: Sequence[Finding], item: pytest.Item, relative: str | None) -> Verdict:
+        """Apply the waivers of every source, the baseline and the fail-on threshold to an item's findings."""
+        inline, comment_lines = self.file_waivers(relative) if relative else ([], frozenset())
+        return settle(
+            rule,
+            findings,
+            config_waivers=self.config_waivers,
+            inline_waivers=inline,
+            comment_lines=comment_lines,
+            marker_waivers=marker_waivers(item, self.all_rules),
+            baseline=self.baseline_counts,
+            fail_on=self.settings.fail_on,
+            today=self.today,
+        )
 
     # -- collection ----------------------------------------------------------------------
 
@@ -151,14 +199,36 @@ class AimlSession:
             if name == RESULT_PROPERTY and report.when == "call":
                 self.results.append(dict(value, nodeid=report.nodeid, outcome=report.outcome))
 
+    @cached_property
+    def complete_run(self) -> bool:
+        """Tell whether every generated item was selected, so that unused waivers are truly stale."""
+        option = self.config.option
+        return not (self.scope.explicit or option.keyword or option.markexpr or getattr(option, "lf", False))
+
+    @cached_property
+    def summary(self) -> RunSummary:
+        baseline_entries: tuple = ()
+        if self.settings.baseline_path is not None and not self.settings.baseline_update:
+            baseline_entries = Baseline.load(self.settings.baseline_path).entries
+        return summarize(self.results, self.config_waivers, baseline_entries, complete=self.complete_run)
+
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
-        if xdist_support.is_worker(self.config) or self.settings.report_path is None:
+        if xdist_support.is_worker(self.config):
+            return
+        summary = self.summary
+        if self.settings.baseline_update and self.settings.baseline_path is not None:
+            recorded = [finding for result in self.results for finding in (result.get("findings") or [])]
+            recorded += [finding for result in self.results for finding in (result.get("baselined") or [])]
+            write_baseline(self.settings.baseline_path, recorded)
+        if self.settings.strict_waivers and summary.stale_waivers and session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        if self.settings.report_path is None:
             return
         from pytest_aiml.report.build import build_report
         from pytest_aiml.report.writer import write_report
 
-        document = build_report(self.inventory, self.results, self.registry)
+        document = build_report(self.inventory, self.results, self.registry, summary)
         self.config.pluginmanager.hook.pytest_aiml_amend_report(report=document)
         write_report(document, self.settings.report_path)
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_aiml.engine.errors import ConfigError
+from pytest_aiml.engine.rule import Priority
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -22,6 +23,8 @@ KNOWN_KEYS: Mapping[str, str] = {
     "select": "rule codes or family prefixes to run (default: all)",
     "ignore": "rule codes or family prefixes to skip",
     "exclude": "path globs, relative to the rootdir, that are never scanned",
+    "fail-on": "the lowest priority whose findings fail their item: critical, high, medium or low (default: low)",
+    "waivers": "an array of tables: rules, paths, reason and expires of each waiver",
 }
 
 
@@ -34,6 +37,10 @@ class Settings:
     ignore: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
     report_path: Path | None = None
+    fail_on: Priority = Priority.LOW
+    baseline_path: Path | None = None
+    baseline_update: bool = False
+    strict_waivers: bool = False
     #: The whole ``[tool.pytest-aiml]`` table as read, for sections parsed by their own modules.
     table: Mapping[str, Any] = field(default_factory=dict)
 
@@ -64,6 +71,10 @@ def load_settings(
     cli_select: Sequence[str] = (),
     cli_ignore: Sequence[str] = (),
     report_path: Path | None = None,
+    cli_fail_on: str | None = None,
+    baseline_path: Path | None = None,
+    baseline_update: bool = False,
+    strict_waivers: bool = False,
 ) -> Settings:
     """Validate the table and merge the command-line options into it.
 
@@ -79,14 +90,29 @@ def load_settings(
     select = _codes(table, "select") + _split_codes(cli_select)
     ignore = _codes(table, "ignore") + _split_codes(cli_ignore)
     exclude = _strings(table, "exclude")
+    fail_on = _priority(cli_fail_on, "--aiml-fail-on") if cli_fail_on else _priority(table.get("fail-on", "low"), "fail-on")
+    if baseline_update and baseline_path is None:
+        raise ConfigError("--aiml-baseline-update", "needs --aiml-baseline PATH", "name the baseline file to write")
     return Settings(
         rootdir=rootdir,
         select=tuple(select),
         ignore=tuple(ignore),
         exclude=tuple(exclude),
         report_path=report_path,
+        fail_on=fail_on,
+        baseline_path=baseline_path,
+        baseline_update=baseline_update,
+        strict_waivers=strict_waivers,
         table=table,
     )
+
+
+def _priority(value: object, key: str) -> Priority:
+    try:
+        return Priority(str(value).strip().lower())
+    except ValueError:
+        choices = ", ".join(priority.value for priority in Priority)
+        raise ConfigError(key, f"invalid priority {value!r}", f"use one of {choices}") from None
 
 
 def _strings(table: Mapping[str, Any], key: str) -> list[str]:

@@ -153,8 +153,8 @@ def declared_inputs(
 ) -> st.SearchStrategy[Any]:
     """Generate inputs for the function ``reference`` as ``pyproject`` declares it.
 
-    ``pyproject`` is resolved against the current directory, which pytest sets to
-    where it was started. Raises :class:`~pytest_aiml.engine.errors.ConfigError`
+    A relative ``pyproject`` path is resolved against the current working
+    directory. Raises :class:`~pytest_aiml.engine.errors.ConfigError`
     when the function is not declared there or its table is invalid.
     """
     path = Path(pyproject)
@@ -288,10 +288,10 @@ def _elements(
 def _representable_range(
     dtype_name: str, min_value: float | None, max_value: float | None
 ) -> tuple[float | None, float | None]:
-    """Round the bounds inwards to values the float dtype holds exactly.
+    """Round the bounds inwards to values the float dtype represents exactly.
 
     Hypothesis rejects a bound such as 0.1 for 32-bit floats, which cannot
-    represent it; the nearest float32 inside the range is what the user means.
+    represent it, so the nearest float32 inside the range stands in for it.
     """
     scalar_type = np.dtype(dtype_name).type
     low = high = None

@@ -1,8 +1,8 @@
 """The default-deny allowlist of globals a model pickle may import.
 
 Lists of dangerous names are bypassed as soon as someone finds one more callable
-that reaches ``exec``, so the scanner does the opposite: a global passes only when it
-is on this list of what plain tensors, NumPy arrays and common scikit-learn
+that reaches ``exec``, so the scanner does the opposite. A global passes only when
+it is on this list of what plain tensors, NumPy arrays and common scikit-learn
 estimators need. Everything else fails, and ``describe_global`` explains the worst
 known cases so the failure message says why a name is dangerous.
 """
@@ -97,12 +97,13 @@ DEFAULT_ALLOWED_GLOBALS: frozenset[str] = _default_allowed()
 # (sklearn.linear_model._logistic), so classes are allowed by shape instead of by
 # exact path: a CamelCase class name in any sklearn module outside these packages.
 # Instantiating an estimator class runs no user code, and any callable an estimator
-# holds (FunctionTransformer's func) is a separate global that is checked on its own.
+# contains (FunctionTransformer's func) is a separate global that is checked on its own.
 _SKLEARN_CLASS_NAME = re.compile(r"^_?[A-Z][A-Za-z0-9_]*$")
 _SKLEARN_EXCLUDED_PACKAGES = ("sklearn.utils._testing", "sklearn.externals", "sklearn.datasets")
 
 # TorchScript archives are unpickled by TorchScript's own C++ unpickler, which maps
 # these names to compiled TorchScript classes and never imports Python modules.
+# NOTE: the TorchScript source under code/ is not analysed, only the pickles.
 TORCHSCRIPT_ALLOWED_PREFIXES = ("__torch__.", "torch.jit._pickle.")
 
 _DANGER_BY_NAME = {

@@ -11,7 +11,7 @@ from pytest_aiml.artifacts.versioning import MODEL_CARD_NAMES
 
 @dataclass(frozen=True, slots=True)
 class DocumentationEvidence:
-    """Where the artifact is documented; ``source`` is None when it is not."""
+    """Location of the artifact's documentation; ``source`` is None when there is none."""
 
     source: str | None
 

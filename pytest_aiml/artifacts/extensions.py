@@ -1,7 +1,7 @@
 """File name suffixes that name model artifacts.
 
 The list is a hint for discovery, not a verdict: ``sniff_format`` decides by content,
-and a file with one of these suffixes that holds something else is reported as
+and a file with one of these suffixes that contains something else is reported as
 "not-a-model". Generic suffixes (``.bin``, ``.model``, ``.pb``) are included because
 checkpoints commonly use them.
 """

@@ -18,7 +18,7 @@ class ArtifactFindings:
     layers, external data outside the model folder). ``unscannable``: parts that
     could not be read completely. ``invalid``: format errors for the validity
     check. ``globals_seen`` and ``strings`` feed framework and model type inference.
-    ``metadata`` holds format metadata (ONNX ``metadata_props``, safetensors
+    ``metadata`` contains format metadata (ONNX ``metadata_props``, safetensors
     ``__metadata__``) for versioning.
     """
 
@@ -98,7 +98,7 @@ def record_pickle_scan(
 
 @dataclass(frozen=True, slots=True)
 class ReadOptions:
-    """What every format reader needs besides the file: the allowlist and the limits."""
+    """Allowlist and limits that every format reader needs besides the file."""
 
     allowlist: GlobalAllowlist
     max_opcodes: int

@@ -2,13 +2,14 @@
 
 Checks and what their statuses mean:
 
-- ``safety``: pass when nothing in the file can run code on load (every pickle global
-  allowlisted, no Keras Lambda, ONNX external data inside the model's folder); fail
-  with the offenders listed; unscannable when any part could not be read
-  completely or the format has no scanner; skip for LFS pointers and non-models.
-- ``validity``: pass when the file is well-formed for its format (details list the
-  ONNX signature and any tolerated oddities); fail with the malformed fields; skip
-  when there is no validator or the bytes are absent.
+- ``safety``: pass when nothing in the file can run code on load, which means every
+  pickle global is allowlisted, no Keras Lambda exists, and ONNX external data stays
+  inside the model's folder. Fail lists the offenders. Unscannable means a part
+  could not be read completely or the format has no scanner. Skip is for LFS
+  pointers and non-models.
+- ``validity``: pass when the file is well-formed for its format, with the ONNX
+  signature and any tolerated oddities in the details. Fail lists the malformed
+  fields. Skip means there is no validator or the bytes are absent.
 - ``versioning``: pass with the version source, fail as "No model versioning".
 - ``documentation``: pass with the model card or the document that names the file.
 """

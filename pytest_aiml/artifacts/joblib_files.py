@@ -1,7 +1,7 @@
 """joblib's pickle layout: array data inside the stream, and whole-file compression.
 
 ``joblib.dump`` pickles each NumPy array as a ``NumpyArrayWrapper`` and writes the
-array's raw bytes straight after the wrapper's ``BUILD`` opcode; joblib's unpickler
+array's raw bytes straight after the wrapper's ``BUILD`` opcode. joblib's unpickler
 reads them there, so a plain opcode walk would stumble into the data. The layout
 (joblib 1.2 to 1.5): an optional padding-length byte plus that many padding bytes
 when the wrapper's state has ``numpy_array_alignment_bytes``, then

@@ -90,14 +90,6 @@ def parse_keras_config(text: bytes | str, source: str, findings: ArtifactFinding
     walk_keras_config(config, findings)
 
 
-def h5py_available() -> bool:
-    try:
-        import h5py  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
 def check_hdf5(path: Path, findings: ArtifactFindings) -> None:
     """Read the ``model_config`` attribute of an HDF5 file with h5py and walk it.
 

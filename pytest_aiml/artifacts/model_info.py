@@ -2,8 +2,8 @@
 
 Framework comes from the format, or for pickles from the globals they import
 (sklearn, xgboost, lightgbm, torch, numpy). Model type is one of classification,
-regression, generation or embedding, inferred by these rules, in order; when none
-applies the type is None (reported as null), never a guess:
+regression, generation or embedding, inferred by the rules below in order. When no
+rule applies, the type is None (reported as null) rather than a guess:
 
 - scikit-learn, xgboost, lightgbm: the last estimator class imported by the pickle
   (the final step of a pipeline): ``*Classifier``, ``LogisticRegression``, ``SVC``,

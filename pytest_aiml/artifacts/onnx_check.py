@@ -8,7 +8,6 @@ the model's folder, because onnx and onnxruntime read whatever path it names.
 
 from __future__ import annotations
 
-import logging
 import os
 import re
 from collections.abc import Iterator
@@ -16,8 +15,6 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
 
 from pytest_aiml.artifacts.findings import ArtifactFindings
-
-logger = logging.getLogger("pytest_aiml.artifacts")
 
 _EXTERNAL = 1  # TensorProto.DataLocation.EXTERNAL
 _WINDOWS_DRIVE = re.compile(r"^[A-Za-z]:")
@@ -82,7 +79,7 @@ def check_external_data(model: Any, path: Path, findings: ArtifactFindings) -> b
         problem = external_location_problem(location, path.parent)
         if problem is not None:
             safe = False
-            findings.add_offending(f"tensor {tensor.name!r}: external data location {location!r}: {problem}")
+            findings.add_offending(f"tensor {tensor.name!r}: external data location '{location}': {problem}")
         elif not (path.parent / location).is_file():
             findings.add_invalid(f"tensor {tensor.name!r}: external data file {location!r} not found")
     return safe

@@ -1,8 +1,8 @@
 """Read the top-level fields of an ONNX ``ModelProto`` without importing onnx.
 
-Protobuf has no magic number, so sniffing walks the top-level fields: every tag must
-be a ``ModelProto`` field with its declared wire type, lengths must stay inside the
-file, and the walk must end exactly at the end of the file with a graph present.
+Protobuf has no magic number, so sniffing walks the top-level fields. Every tag must
+be a ``ModelProto`` field with its declared wire type and lengths must stay inside
+the file. The walk must end exactly at the end of the file, with a graph present.
 Length-delimited fields are skipped by seeking, so the graph and its weights are
 never read here. The same walk yields ``model_version``, ``producer_name`` and
 ``metadata_props`` for versioning and the inventory.

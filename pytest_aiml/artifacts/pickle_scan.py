@@ -2,10 +2,10 @@
 
 Nothing here unpickles. The walker simulates the unpickler's stack and memo with
 inert placeholder values, only far enough to know which module and name each
-``GLOBAL``, ``INST`` and ``STACK_GLOBAL`` imports: protocol 4 and later push the names
-as strings (possibly through the memo) before ``STACK_GLOBAL`` pops them. A name that
-the walker cannot resolve to a literal string is recorded as unresolved, and the
-safety check treats it as a failure.
+``GLOBAL``, ``INST`` and ``STACK_GLOBAL`` imports. Protocol 4 and later push the
+names as strings, possibly through the memo, before ``STACK_GLOBAL`` pops them. A
+name that the walker cannot resolve to a literal string is recorded as unresolved,
+and the safety check treats it as a failure.
 
 Large payloads (``BINBYTES8``, long strings, joblib array data) are skipped, not read,
 so memory stays bounded whatever the size of the stream.
@@ -123,7 +123,7 @@ class PickleStreamScan:
     """Result of walking one pickle stream.
 
     ``complete`` is True when the walk reached ``STOP``. ``error`` names the first
-    malformed opcode and its offset; globals seen before it are still listed, because
+    malformed opcode and its offset. Globals seen before it are still listed, because
     the real unpickler would have imported and possibly called them by then.
     """
 

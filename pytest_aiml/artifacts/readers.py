@@ -55,8 +55,8 @@ def read_pickle_file(file: BinaryIO, size: int, findings: ArtifactFindings, opti
     for index, scan in enumerate(scans):
         record_pickle_scan(findings, scan, member=None, allowlist=options.allowlist, required=index == 0)
     if compression is None and any(scan.array_payloads for scan in scans):
-        # pickle.load does not skip joblib's inline array bytes; walk them as plain
-        # opcodes too, so a file cannot hide a payload from one of the two loaders.
+        # pickle.load does not skip joblib's inline array bytes, so they are walked as
+        # plain opcodes too. A file then cannot hide a payload from either loader.
         plain = scan_pickle_sequence(FileSlice(file, 0, size, size), max_opcodes=options.max_opcodes, primary_count=0)
         for scan in plain:
             record_pickle_scan(findings, scan, member=None, allowlist=options.allowlist, required=False)

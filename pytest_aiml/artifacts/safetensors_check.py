@@ -1,11 +1,14 @@
 """Validate safetensors headers with the rules of the reference ``safetensors`` crate.
 
 A safetensors file is an 8-byte little-endian header length N, N bytes of UTF-8 JSON,
-then the tensor buffer. The reference loader rejects: N above 100,000,000 or past
-the end of the file, a header that is not UTF-8 or does not start with ``{``,
-invalid JSON, unknown dtypes, offsets that are not contiguous from 0 or do not cover
-the buffer exactly, and a span that differs from shape x dtype size (computed with
-overflow checks on u64). Duplicate JSON keys are rejected here as well, because
+then the tensor buffer. The reference loader rejects each of these:
+
+- N above 100,000,000, or past the end of the file;
+- a header that is not UTF-8, does not start with ``{`` or is not valid JSON;
+- an unknown dtype;
+- offsets that are not contiguous from 0 or do not cover the buffer exactly;
+- a span that differs from shape x dtype size, computed with u64 overflow checks.
+ Duplicate JSON keys are rejected here as well, because
 which duplicate wins differs between parsers.
 """
 

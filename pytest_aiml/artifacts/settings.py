@@ -9,7 +9,7 @@ GIB = 1024**3
 
 @dataclass(frozen=True, slots=True)
 class ArtifactSettings:
-    """How deeply artifacts are read and what their pickles may import.
+    """Read limits for artifacts and the globals their pickles may import.
 
     ``max_read_bytes``: files larger than this are listed in the inventory but not
     read; their byte checks report "unscannable" with the size. Readers stream, so

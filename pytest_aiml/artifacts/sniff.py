@@ -86,6 +86,9 @@ _SEVEN_ZIP_MAGIC = b"7z\xbc\xaf\x27\x1c"
 _ZIP_MAGICS = (b"PK\x03\x04", b"PK\x05\x06")
 # Opcodes a protocol 0 or 1 pickle can start with (protocol 2+ starts with PROTO).
 _PICKLE_START_OPCODES = frozenset(b"(}]).NIJKLMFGSTUVXc\x88\x89\x8a\x8b")
+# Signatures of common non-model files (images, PDF, executables, HTML) that no
+# suffix can turn into a model.
+_OTHER_FILE_MAGICS = (b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"%PDF", b"\x7fELF", b"<!DOCTYPE", b"<html")
 _JOBLIB_SUFFIXES = (".joblib", ".pkl", ".pickle", ".sav", ".z", ".gz", ".bz2", ".xz", ".lzma")
 
 
@@ -137,6 +140,10 @@ def _sniff_open_file(file: BinaryIO, head: bytes, size: int, name: str) -> str:
         return ONNX
     if suffix == "pb" and _looks_like_protobuf(head):
         return TENSORFLOW_PB
+    if suffix == "safetensors" and size >= 8 and not head.startswith(_OTHER_FILE_MAGICS):
+        # safetensors has no magic number, so a file that claims the suffix is
+        # validated as one: its header errors are more useful than "not a model".
+        return SAFETENSORS
     return NOT_A_MODEL
 
 

@@ -1,14 +1,13 @@
 """Scan every member of a zip artifact: torch checkpoints, ``.npz``, ``.keras`` and plain zips.
 
 Every member is examined whatever its name, because a loader or a later
-``pickle.load`` may read any of them: ``.pkl`` members and NumPy object arrays are
-required pickle streams, and every other member is walked speculatively so that a
-pickle hidden under a harmless name still shows its globals.
+``pickle.load`` may read any of them. ``.pkl`` members and NumPy object arrays are
+required pickle streams. Every other member is walked speculatively, so a pickle
+hidden under a harmless name still shows its globals.
 """
 
 from __future__ import annotations
 
-import logging
 import zlib
 from collections.abc import Callable
 from typing import BinaryIO
@@ -20,8 +19,6 @@ from pytest_aiml.artifacts.numpy_files import NPY_MAGIC, scan_npy
 from pytest_aiml.artifacts.pickle_scan import scan_pickle_stream
 from pytest_aiml.artifacts.torch_files import is_storage_member, is_torchscript
 from pytest_aiml.artifacts.zipread import ZipMember, ZipReadError, open_member, read_zip_members
-
-logger = logging.getLogger("pytest_aiml.artifacts")
 
 # Archives inside an archive are not unpacked; a member that is one is unscannable.
 _ARCHIVE_SIGNATURES = (

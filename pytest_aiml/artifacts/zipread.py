@@ -1,8 +1,8 @@
-"""A tolerant zip reader for scanning, which sees at least what torch and NumPy load.
+"""A tolerant zip reader for scanning, which reads at least what torch and NumPy load.
 
 ``zipfile`` rejects archives that torch (miniz) loads without complaint: a local
 header whose name differs from the central directory's, a wrong CRC, odd flag bits.
-A scanner built on ``zipfile`` that skips such a member sees less than the loader
+A scanner built on ``zipfile`` that skips such a member reads less than the loader
 and is bypassed. This reader takes the member list from the central directory (as
 miniz and ``zipfile`` do), finds the data through the local header, ignores CRCs,
 and records each oddity instead of giving up. What it truly cannot read (encryption,
@@ -40,8 +40,7 @@ class ZipReadError(Exception):
 class ZipMember:
     """One central directory entry and where its data sits.
 
-    ``name`` comes from the central directory, which is what loaders look up;
-    ``notes`` lists tolerated oddities (name mismatch, data descriptor, CRC ignored).
+    ``name`` comes from the central directory, which is what loaders look up.
     """
 
     name: str
@@ -50,7 +49,6 @@ class ZipMember:
     compressed_size: int
     uncompressed_size: int
     header_offset: int
-    notes: tuple[str, ...] = ()
 
     @property
     def is_directory(self) -> bool:

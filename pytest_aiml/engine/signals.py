@@ -31,6 +31,8 @@ CODE_SIGNALS: Mapping[str, re.Pattern[str]] = {
         r"strategy\s*=\s*['\"](ddp|fsdp|deepspeed)|tf\.distribute|MirroredStrategy|accelerate\s+import|Accelerator\(",
         "tensorboard": r"SummaryWriter\(|tf\.summary|TensorBoardLogger|TensorBoard\(",
         "lightning_logger": r"(MLFlowLogger|WandbLogger|NeptuneLogger|CometLogger|CSVLogger)\(",
+        "trainer_report_to": r"report_to\s*=\s*\[?\s*['\"](wandb|mlflow|tensorboard|comet_ml|neptune|clearml|dvclive|"
+        r"aim|azure_ml|trackio|swanlab|all)['\"]",
         "gpu_usage": r"\.cuda\(|['\"]cuda(:\d+)?['\"]|torch\.cuda\.|accelerator\s*=\s*['\"]gpu|gpus\s*=|"
         r"tf\.config\.list_physical_devices\(['\"]GPU|device_map\s*=",
         "mixed_precision": r"autocast\(|GradScaler\(|mixed_precision|precision\s*=\s*['\"]?(16|bf16)",
@@ -64,6 +66,7 @@ MODULE_GROUPS: Mapping[str, Mapping[str, str]] = {
         "mlflow": "mlflow", "wandb": "wandb", "neptune": "neptune", "tensorboard": "tensorboard",
         "tensorboardX": "tensorboard", "comet_ml": "comet", "aim": "aim", "clearml": "clearml",
         "dvclive": "dvclive", "sacred": "sacred", "guild": "guild", "polyaxon": "polyaxon",
+        "torch.utils.tensorboard": "tensorboard", "trackio": "trackio", "swanlab": "swanlab",
     },
     "orchestrator": {
         "airflow": "airflow", "kfp": "kubeflow", "prefect": "prefect", "dagster": "dagster", "metaflow": "metaflow",

@@ -58,7 +58,7 @@ class PropertyUnavailable(RuntimeError):
 
 @dataclass(frozen=True, slots=True)
 class PropertySettings:
-    """How Hypothesis explores one property.
+    """Hypothesis settings for checking one property.
 
     ``deadline_ms`` ``None`` means no deadline. ``derandomize`` makes every run
     try the same inputs; Hypothesis then uses no example database, so
@@ -258,8 +258,8 @@ def _hypothesis_settings(settings: PropertySettings, database_path: Path | None)
         database=database,
         # One shrunk failure per property is what the report shows.
         report_multiple_bugs=False,
-        # The explain phase reruns the failure to point at lines of this module,
-        # which tells a user nothing about their function.
+        # The explain phase reruns failures only to annotate Hypothesis' own
+        # report, which this module replaces with its own explanation.
         phases=(Phase.explicit, Phase.reuse, Phase.generate, Phase.shrink),
         # Generation speed depends on the runner, and the user can only change it by
         # shrinking the declared dimensions, so slow generation is not a failure.
@@ -270,7 +270,7 @@ def _hypothesis_settings(settings: PropertySettings, database_path: Path | None)
 
 
 def _run_test(test: Callable[[], None], settings: PropertySettings) -> tuple[str, str] | None:
-    """Run the Hypothesis test; return ``(failure_kind, explanation)`` or ``None`` when it passed."""
+    """Run the Hypothesis test and return ``(failure_kind, explanation)``, or ``None`` when it passed."""
     try:
         test()
     except PropertyViolation as violation:

@@ -42,7 +42,7 @@ def describe_difference(
     reference_name: str = "expected",
     candidate_name: str = "actual",
 ) -> str | None:
-    """Describe how ``candidate`` differs from ``reference``; ``None`` when they agree.
+    """Describe how ``candidate`` differs from ``reference``, or return ``None`` when they agree.
 
     Numbers agree when ``|candidate - reference| <= atol + rtol * |reference|``;
     NaN agrees with NaN. ``tolerance`` ``None`` means :func:`default_tolerance` of
@@ -53,7 +53,7 @@ def describe_difference(
 
 
 def describe_non_finite(value: Any) -> str | None:
-    """Describe the NaN and infinite numbers in ``value``; ``None`` when all are finite."""
+    """Describe the NaN and infinite numbers in ``value``, or return ``None`` when all are finite."""
     for where, values in numeric_leaves(value):
         bad = ~np.isfinite(values)
         if bad.any():
@@ -62,7 +62,7 @@ def describe_non_finite(value: Any) -> str | None:
 
 
 def describe_out_of_range(value: Any, min_value: float | None, max_value: float | None) -> str | None:
-    """Describe the numbers in ``value`` outside ``[min_value, max_value]``; NaN is always outside."""
+    """Describe the numbers in ``value`` outside ``[min_value, max_value]``, counting NaN as outside."""
     low = -np.inf if min_value is None else min_value
     high = np.inf if max_value is None else max_value
     for where, values in numeric_leaves(value):
@@ -74,7 +74,7 @@ def describe_out_of_range(value: Any, min_value: float | None, max_value: float 
 
 
 def output_shape(value: Any) -> tuple[int, ...] | None:
-    """Return the shape of an output; ``None`` for a ragged or shapeless value."""
+    """Return the shape of an output, or ``None`` for a ragged or shapeless value."""
     if is_pandas(value):
         return tuple(value.shape)
     try:
@@ -93,7 +93,7 @@ def output_dtypes(value: Any) -> dict[str, str]:
 
 
 def numeric_leaves(value: Any, where: str = "") -> Iterator[tuple[str, np.ndarray]]:
-    """Yield ``(location, array)`` for every numeric part of ``value``; text parts are skipped."""
+    """Yield ``(location, array)`` for every numeric part of ``value``, skipping text."""
     if is_pandas(value):
         if hasattr(value, "columns"):
             for name in value.columns:
@@ -117,7 +117,8 @@ def numeric_leaves(value: Any, where: str = "") -> Iterator[tuple[str, np.ndarra
 
 def is_pandas(value: Any) -> bool:
     """Tell whether ``value`` is a pandas frame or series, without importing pandas."""
-    return type(value).__module__.startswith("pandas.") and hasattr(value, "to_numpy")
+    # pandas 3 reports its public classes' module as "pandas", older versions as "pandas.core.frame".
+    return type(value).__module__.partition(".")[0] == "pandas" and hasattr(value, "to_numpy")
 
 
 # --- differences ------------------------------------------------------------
@@ -208,24 +209,24 @@ def _array_difference(
 
     reference_values = _as_float(reference)
     candidate_values = _as_float(candidate)
-    # A NaN on one side only is the most telling disagreement, so it is shown first.
+    # A NaN on one side only is the most telling disagreement, so it is shown_index first.
     one_sided_nan = ~agree & (np.isnan(reference_values) ^ np.isnan(candidate_values))
     with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
         absolute = np.abs(candidate_values - reference_values)
         relative = absolute / np.abs(reference_values)
     numeric = ~agree & ~one_sided_nan
     if one_sided_nan.any():
-        shown = tuple(int(i) for i in np.argwhere(one_sided_nan)[0]) if agree.ndim else ()
+        shown_index = tuple(int(i) for i in np.argwhere(one_sided_nan)[0]) if agree.ndim else ()
     else:
-        shown = np.unravel_index(int(np.argmax(np.where(numeric, np.nan_to_num(absolute, nan=np.inf), -1.0))), agree.shape)
-        shown = tuple(int(i) for i in shown)
+        shown_index = np.unravel_index(int(np.argmax(np.where(numeric, np.nan_to_num(absolute, nan=np.inf), -1.0))), agree.shape)
+        shown_index = tuple(int(i) for i in shown_index)
 
     count = int((~agree).sum())
     lead = "the first NaN on one side only is" if one_sided_nan.any() else "the largest difference is"
-    location = f"; {lead} at index {shown}:" if shown else ":"
+    location = f"; {lead} at index {shown_index}:" if shown_index else ":"
     text = (
-        f"{count} of {agree.size} values differ{where}{location} {names[0]} {_number(reference[shown])}, "
-        f"{names[1]} {_number(candidate[shown])}"
+        f"{count} of {agree.size} values differ{where}{location} {names[0]} {_number(reference[shown_index])}, "
+        f"{names[1]} {_number(candidate[shown_index])}"
     )
     if numeric.any():
         # inf/inf and 0/0 give NaN; both mean the values differ without bound.
@@ -260,11 +261,11 @@ def _as_float(values: np.ndarray) -> np.ndarray:
     return values if values.dtype.kind in "fc" else values.astype(np.float64)
 
 
-def _first_of(bad: np.ndarray, values: np.ndarray, where: str, what: str) -> str:
+def _first_of(bad: np.ndarray, values: np.ndarray, where: str, condition: str) -> str:
     first = tuple(int(i) for i in np.argwhere(bad)[0]) if bad.ndim else ()
     index = f" at index {first}" if first else ""
     count = int(bad.sum())
-    return f"{count} of {bad.size} values{where} are {what}; the first is {_number(values[first])}{index}"
+    return f"{count} of {bad.size} values{where} are {condition}; the first is {_number(values[first])}{index}"
 
 
 def _equal(left: Any, right: Any) -> bool:

@@ -36,7 +36,7 @@ from pytest_aiml.properties.spec import (
 
 
 class PropertyViolation(Exception):
-    """One example broke a property; ``explanation`` says how, in a full sentence."""
+    """One example broke a property. ``explanation`` describes how, in a full sentence."""
 
     failure_kind = "violated"
 
@@ -114,8 +114,8 @@ def check_shape(target: CheckTarget, example: Any) -> None:
     else:
         sizes = dimension_sizes(target.spec.input, example)
         expected = tuple(evaluate_dimension(entry, sizes) for entry in rule)
-        given = ", ".join(f"{name}={size}" for name, size in sizes.items())
-        because = f"the declared shape {list(rule)!r}" + (f" with {given}" if given else "")
+        sizes_text = ", ".join(f"{name}={size}" for name, size in sizes.items())
+        because = f"the declared shape {list(rule)!r}" + (f" with {sizes_text}" if sizes_text else "")
     if actual != expected:
         raise PropertyViolation(f"The output shape is {actual}, but {because} is {expected}.")
 

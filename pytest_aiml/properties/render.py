@@ -38,7 +38,7 @@ def _render(value: Any) -> str:
     if is_pandas(value) and hasattr(value, "columns"):
         dtypes = ", ".join(f"{name}: {dtype}" for name, dtype in value.dtypes.items())
         table = value.to_string(max_rows=20, max_cols=12)
-        return f"DataFrame with {len(value)} rows ({dtypes})\n{table}"
+        return f"DataFrame of shape {value.shape} ({dtypes})\n{table}"
     return repr(value)
 
 

@@ -13,7 +13,7 @@ A repository declares each function in its own table of ``pyproject.toml``::
 :func:`parse_preprocessing_specs` turns the ``preprocessing`` table into frozen
 :class:`PreprocessingSpec` objects. Parsing imports nothing (not even NumPy), and
 every invalid value raises :class:`~pytest_aiml.engine.errors.ConfigError` with the
-dotted key that holds it. Importing the named functions is a separate step,
+dotted key of that value. Importing the named functions is a separate step,
 :func:`pytest_aiml.properties.resolve.resolve_function`.
 """
 
@@ -59,7 +59,7 @@ INPUT_KINDS: tuple[str, ...] = ("array", "frame", "scalar", "text")
 TEXT_CODECS: tuple[str, ...] = ("ascii", "latin-1", "utf-8")
 
 # Batches of one to ten rows exercise batch-dependent code paths (a single row,
-# several rows) while keeping each example cheap; a spec can widen them with `dims`.
+# several rows) while keeping each example cheap. A spec can widen them with `dims`.
 DEFAULT_DIMENSION_MIN = 1
 DEFAULT_DIMENSION_MAX = 10
 
@@ -80,7 +80,7 @@ class DimensionBounds:
 class ArrayInput:
     """A NumPy array input.
 
-    ``shape`` holds fixed sizes (``4``) and dimension names (``"batch"``). A name
+    ``shape`` contains fixed sizes (``4``) and dimension names (``"batch"``). A name
     used twice (``["n", "n"]``) has the same size in both places. ``dims`` gives
     the bounds of every name in ``shape``, in order of first appearance. ``min_value``
     and ``max_value`` bound the finite elements; ``allow_nan`` and ``allow_infinity``
@@ -281,7 +281,7 @@ def parse_preprocessing_spec(reference: str, table: Any) -> PreprocessingSpec:
 
 
 def parse_input_spec(table: Any, key: str) -> InputSpec:
-    """Parse an ``input`` table; ``key`` is its dotted key for error messages."""
+    """Parse an ``input`` table. ``key`` is its dotted key, for error messages."""
     reader = _TableReader(table, key)
     kind = reader.optional_string("kind", choices=INPUT_KINDS)
     if kind is None:
@@ -299,7 +299,7 @@ def without_special_values(input_spec: InputSpec) -> InputSpec:
     """Return ``input_spec`` restricted to finite values: no NaN, no infinity, no missing floats.
 
     The ``finite`` and ``monotonic`` properties draw from this restriction, because
-    "finite input gives finite output" says nothing about NaN input and NaN has no order.
+    "finite input gives finite output" makes no claim about NaN input, and NaN has no order.
     """
     if isinstance(input_spec, (ArrayInput, ScalarInput)):
         return replace(input_spec, allow_nan=False, allow_infinity=False)

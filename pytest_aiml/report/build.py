@@ -7,7 +7,6 @@ start with ``x_`` (see ``docs/report.md``).
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -15,13 +14,16 @@ from pytest_aiml import __version__
 from pytest_aiml.engine.inventory import Inventory
 from pytest_aiml.engine.registry import RuleRegistry
 from pytest_aiml.engine.rule import Priority
+from pytest_aiml.report.summary import RunSummary
 
 #: Trackers the schema's ``experiment_tracking`` enum names; others report as "other".
 SCHEMA_TRACKERS = ("mlflow", "wandb", "neptune", "tensorboard")
 PRIORITIES = [priority.value for priority in Priority]
 
 
-def build_report(inventory: Inventory, results: Sequence[Mapping[str, Any]], registry: RuleRegistry) -> dict[str, Any]:
+def build_report(
+    inventory: Inventory, results: Sequence[Mapping[str, Any]], registry: RuleRegistry, summary: RunSummary
+) -> dict[str, Any]:
     """Return the report document; ``results`` are the payloads the generated items recorded."""
     ordered = sorted(results, key=lambda result: (result.get("nodeid", ""), result.get("code", "")))
     maturity = mlops_maturity(inventory)
@@ -36,7 +38,7 @@ def build_report(inventory: Inventory, results: Sequence[Mapping[str, Any]], reg
         "llm_systems": llm_section(inventory),
         "compute": compute_section(inventory),
         "recommendations": recommendations(ordered),
-        "x_pytest_aiml": details_section(inventory, ordered, registry),
+        "x_pytest_aiml": details_section(inventory, ordered, registry, summary),
     }
     return {"aiml_analysis": analysis}
 
@@ -268,11 +270,15 @@ def compute_section(inventory: Inventory) -> dict[str, Any]:
 
 
 def recommendations(results: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Return one recommendation per failing item, most severe first."""
+    """Return one recommendation per item with active findings, most severe first.
+
+    Waived and baselined findings are not active, so they raise no recommendation;
+    findings below the ``fail-on`` threshold are active and do.
+    """
     found = []
     for result in results:
         findings = result.get("findings") or []
-        if result.get("outcome") != "failed" or not findings or "code" not in result:
+        if not findings or "code" not in result:
             continue
         first = findings[0]
         more = f" (+{len(findings) - 1} more)" if len(findings) > 1 else ""
@@ -292,33 +298,34 @@ def recommendations(results: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]
     return found
 
 
-def details_section(inventory: Inventory, results: Sequence[Mapping[str, Any]], registry: RuleRegistry) -> dict[str, Any]:
-    findings_by_priority: Counter[str] = Counter()
-    items: list[dict[str, Any]] = []
-    parse_errors = []
-    for result in results:
-        if "parse_error" in result:
-            parse_errors.append(dict(result["parse_error"]))
-            continue
-        findings = result.get("findings") or []
-        if result.get("outcome") == "failed":
-            findings_by_priority[result["priority"]] += len(findings)
-        items.append(
-            {
-                "nodeid": result.get("nodeid", ""),
-                "code": result["code"],
-                "outcome": result.get("outcome", ""),
-                "findings": [dict(finding) for finding in findings],
-            }
-        )
+def details_section(
+    inventory: Inventory, results: Sequence[Mapping[str, Any]], registry: RuleRegistry, summary: RunSummary
+) -> dict[str, Any]:
+    items = [
+        {
+            "nodeid": result.get("nodeid", ""),
+            "code": result["code"],
+            "outcome": result.get("outcome", ""),
+            "findings": [dict(finding) for finding in result.get("findings") or []],
+        }
+        for result in results
+        if "code" in result
+    ]
     _, trackers = _tracker(inventory)
     return {
         "version": __version__,
         "rules": registry.codes(),
         "files_scanned": len(inventory.code),
-        "findings_by_priority": {priority: findings_by_priority.get(priority, 0) for priority in PRIORITIES},
+        "findings_by_priority": summary.findings_by_priority,
         "items": items,
-        "parse_errors": parse_errors,
+        "parse_errors": summary.parse_errors,
+        "waivers": summary.waivers,
+        "waived_findings_by_rule": summary.waived_by_rule,
+        "stale_waivers": summary.stale_waivers,
+        "expired_waivers": summary.expired_waivers,
+        "baselined_findings": summary.baselined,
+        "baseline_disappeared": [dict(entry) for entry in summary.disappeared],
+        "complete_run": summary.complete,
         "experiment_trackers": trackers,
         "training_scripts": inventory.training_scripts,
         "serving_files": inventory.serving_files,

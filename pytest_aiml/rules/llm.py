@@ -5,10 +5,12 @@ from __future__ import annotations
 import libcst as cst
 
 from pytest_aiml.engine.context import ModuleContext, call_argument, literal_string
+from pytest_aiml.engine.rule import Category, Effort, Example, FileRule, Priority
 from pytest_aiml.rules.serving import (
     Origin,
     ValueFlow,
     all_parameters,
+    attribute_text,
     dotted_text,
     flask_request_data,
     is_dependency,
@@ -16,13 +18,14 @@ from pytest_aiml.rules.serving import (
     request_body_read,
     route_path,
 )
-from pytest_aiml.engine.rule import Category, Effort, Example, FileRule, Priority
 
 #: Client libraries whose import marks a module as one that talks to an LLM.
 LLM_CLIENT_MODULES = (
     "openai", "anthropic", "llama_index", "litellm", "cohere", "mistralai", "google.generativeai", "google.genai",
 )
-LLM_PREFILTER = ("openai", "anthropic", "langchain", "llama_index", "litellm", "cohere", "mistralai", "generativeai", "genai")
+LLM_PREFILTER = (
+    "openai", "anthropic", "langchain", "llama_index", "litellm", "cohere", "mistralai", "generativeai", "genai",
+)
 
 
 def imports_llm_client(context: ModuleContext) -> bool:
@@ -129,17 +132,21 @@ class PromptInjection(FileRule):
             elif key == "content":
                 content = element.value
         if role in SYSTEM_ROLES and content is not None:
-            self._check_system_prompt(content, f"the '{role}' message")
+            self._check_system_prompt(content, f"the content of a '{role}' message")
 
     def visit_Tuple(self, node: cst.Tuple) -> None:
         if self._message_lists == 0 or len(node.elements) != 2:
             return
         if literal_string(node.elements[0].value) == "system":
-            self._check_system_prompt(node.elements[1].value, "the ('system', ...) message template")
+            where = "a ('system', ...) message of ChatPromptTemplate.from_messages()"
+            self._check_system_prompt(node.elements[1].value, where)
 
     def visit_Call(self, node: cst.Call) -> None:
         qualified = self.context.qualified_name(node.func)
-        written = dotted_text(node.func) or "call"
+        if isinstance(node.func, cst.Attribute):
+            written = attribute_text(node.func)
+        else:
+            written = dotted_text(node.func) or "call"
         if qualified is not None and qualified.endswith("ChatPromptTemplate.from_messages"):
             self._message_lists += 1
         for arg in node.args:
@@ -183,7 +190,7 @@ class PromptInjection(FileRule):
         origin = self._flow.origin(value)
         if origin is None or not origin.interpolated or not imports_llm_client(self.context):
             return
-        self.report(value, f"{origin.description} is formatted into {where}, the system prompt")
+        self.report(value, f"{origin.description} is formatted into the system prompt ({where})")
 
     def _check_template(self, node: cst.Call, arg: cst.Arg | None, written: str) -> None:
         if arg is None:
@@ -324,23 +331,23 @@ class LlmOutputExecuted(FileRule):
     def __init__(self, context: ModuleContext) -> None:
         super().__init__(context)
         self._flow = ValueFlow(context, self._llm_call)
+        self._defined: set[str] = set()
 
     def _llm_call(self, expr: cst.BaseExpression) -> str | None:
         """Describe a call that returns LLM output, or return None."""
         if not isinstance(expr, cst.Call):
             return None
         func = expr.func
-        written = dotted_text(func)
         qualified = self.context.qualified_name(func)
         if qualified in LLM_FUNCTIONS:
             return f"{qualified}()"
-        if written is None:
-            if isinstance(func, cst.Attribute) and func.attr.value in LLM_METHODS:
-                return f"{func.attr.value}()"
-            return None
         if isinstance(func, cst.Name):
-            is_llm = written.lower() == "llm" or written.lower().endswith("_llm")
-            return f"{written}()" if is_llm and qualified is None else None
+            lowered = func.value.lower()
+            is_llm = lowered == "llm" or lowered.endswith("_llm")
+            return f"{func.value}()" if is_llm and qualified is None else None
+        if not isinstance(func, cst.Attribute):
+            return None
+        written = attribute_text(func)
         if written.endswith(LLM_CALL_SUFFIXES) or func.attr.value in LLM_METHODS:
             return f"{written}()"
         receiver = written.rsplit(".", 1)[0].lower()
@@ -349,6 +356,9 @@ class LlmOutputExecuted(FileRule):
         return None
 
     def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
+        # The import map resolves any unimported ``eval`` to the builtin, so a
+        # function of that name defined here must be excluded by the rule itself.
+        self._defined.add(node.name.value)
         self._flow.enter_scope()
 
     def leave_FunctionDef(self, original_node: cst.FunctionDef) -> None:
@@ -364,13 +374,15 @@ class LlmOutputExecuted(FileRule):
         sink = self.context.qualified_name(node.func)
         if sink not in CODE_EXECUTION or not imports_llm_client(self.context):
             return
+        if isinstance(node.func, cst.Name) and node.func.value in self._defined:
+            return
         for arg in node.args:
             if arg.keyword is not None and arg.keyword.value not in EXECUTED_KEYWORDS:
                 continue
             origin = self._flow.origin(arg.value)
             if origin is not None:
-                shown = sink.removeprefix("builtins.")
-                self.report(node, f"{shown}() executes the output of the LLM call {origin.description}")
+                sink_name = sink.removeprefix("builtins.")
+                self.report(node, f"{sink_name}() executes the output of the LLM call {origin.description}")
                 return
 
 

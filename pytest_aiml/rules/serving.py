@@ -13,7 +13,7 @@ from pathlib import PurePosixPath
 
 import libcst as cst
 
-from pytest_aiml.engine.context import ModuleContext, call_argument, is_false, is_true, keyword_value
+from pytest_aiml.engine.context import ModuleContext, call_argument, is_false, is_true
 from pytest_aiml.engine.discovery import MODEL_SUFFIXES
 from pytest_aiml.engine.rule import Category, Effort, Example, FileRule, Priority
 
@@ -32,7 +32,7 @@ DEPENDENCY_MARKERS = frozenset({"fastapi.Depends", "fastapi.Security", "fastapi.
 UNVALIDATED_TYPES = frozenset(
     {"builtins.dict", "typing.Dict", "typing.Any", "typing.Mapping", "collections.abc.Mapping", "typing.MutableMapping"}
 )
-#: Calls that copy their argument into another container; the data keeps its origin.
+#: Calls that copy their argument into another container, so the data keeps its origin.
 DATA_CONTAINERS = frozenset(
     {
         "numpy.array", "numpy.asarray", "numpy.asanyarray", "numpy.stack", "numpy.concatenate", "pandas.DataFrame",
@@ -53,6 +53,18 @@ def dotted_text(expr: cst.BaseExpression) -> str | None:
     if not isinstance(expr, cst.Name):
         return None
     parts.append(expr.value)
+    return ".".join(reversed(parts))
+
+
+def attribute_text(func: cst.Attribute) -> str:
+    """Return an attribute chain as written, leaving out a base that is not a name: ``chat.completions.create``."""
+    parts: list[str] = []
+    expr: cst.BaseExpression = func
+    while isinstance(expr, cst.Attribute):
+        parts.append(expr.attr.value)
+        expr = expr.value
+    if isinstance(expr, cst.Name):
+        parts.append(expr.value)
     return ".".join(reversed(parts))
 
 
@@ -154,7 +166,7 @@ def block_statements(block: cst.BaseSuite) -> Iterator[cst.BaseSmallStatement]:
 
 @dataclass(frozen=True, slots=True)
 class Origin:
-    """Where a value came from, for the message, and whether it was formatted into a larger string."""
+    """The source of a value, named for the message, and whether it was formatted into a larger string."""
 
     description: str
     interpolated: bool = False
@@ -217,7 +229,9 @@ class ValueFlow:
         if isinstance(expr, cst.Await):
             return self.origin(expr.expression)
         if isinstance(expr, cst.FormattedString):
-            return self._first(part.expression for part in expr.parts if isinstance(part, cst.FormattedStringExpression))
+            parts = (part.expression for part in expr.parts if isinstance(part, cst.FormattedStringExpression))
+            found = self._first(parts)
+            return found.formatted() if found else None
         if isinstance(expr, cst.BinaryOperation):
             if isinstance(expr.operator, (cst.Add, cst.Modulo)):
                 found = self.origin(expr.left) or self.origin(expr.right)
@@ -265,7 +279,7 @@ VALIDATING_NAME = re.compile(
 
 @dataclass(frozen=True, slots=True)
 class PathArgument:
-    """Where a loader takes its model path, and which paths count as hardcoded for it."""
+    """The model-path argument of a loader, and which paths count as hardcoded for it."""
 
     position: int | None
     keyword: str | None
@@ -495,7 +509,7 @@ class HardcodedModelPath(FileRule):
         if literal is not None:
             return PathValue(literal)
         if isinstance(expr, cst.FormattedString):
-            return _formatted_head(expr)
+            return self._formatted_value(expr, depth)
         if isinstance(expr, cst.BinaryOperation) and isinstance(expr.operator, cst.Divide):
             return self._joined([expr.left, expr.right], depth)
         if isinstance(expr, cst.Call):
@@ -532,6 +546,19 @@ class HardcodedModelPath(FileRule):
             return PathValue(inner.text, inner.complete, opened=True)
         return None
 
+    def _formatted_value(self, expr: cst.FormattedString, depth: int) -> PathValue:
+        """Return an f-string's text up to its first placeholder whose value is not known."""
+        text: list[str] = []
+        for part in expr.parts:
+            if isinstance(part, cst.FormattedStringText):
+                text.append(part.value.replace("{{", "{").replace("}}", "}"))
+                continue
+            inner = None if part.format_spec or part.conversion else self._path_value(part.expression, depth + 1)
+            if inner is None or not inner.complete:
+                return PathValue("".join(text) + (inner.text if inner else ""), complete=False)
+            text.append(inner.text)
+        return PathValue("".join(text))
+
     def _joined(self, parts: list[cst.BaseExpression], depth: int) -> PathValue | None:
         head = self._path_value(parts[0], depth + 1)
         if head is None:
@@ -549,15 +576,6 @@ class HardcodedModelPath(FileRule):
             else:
                 text, complete = text.rstrip("/\\") + "/" + tail.text, tail.complete
         return PathValue(text, complete)
-
-
-def _formatted_head(expr: cst.FormattedString) -> PathValue:
-    head = []
-    for part in expr.parts:
-        if not isinstance(part, cst.FormattedStringText):
-            return PathValue("".join(head), complete=False)
-        head.append(part.value)
-    return PathValue("".join(head))
 
 
 HardcodedModelPath.VALID = (
@@ -668,7 +686,7 @@ class NoInputValidation(FileRule):
         self._flow.enter_scope()
         rule = route_path(node, self.context)
         if rule is None:
-            # Nested functions inherit the handler; other functions are outside any.
+            # A function nested in a handler belongs to that handler. Other functions belong to none.
             self._handlers.append(self._handler() if self._handlers else None)
             return
         handler = _Handler(node.name.value)
@@ -683,16 +701,23 @@ class NoInputValidation(FileRule):
             if is_request_object(param, self.context):
                 handler.request_names.add(name)
             elif self._is_unvalidated_type(param.annotation):
-                kind = "untyped" if param.annotation is None else "unvalidated"
-                self._flow.bind(param.name, Origin(f"the {kind} parameter '{name}'"))
+                if param.annotation is None:
+                    described = f"the untyped parameter '{name}'"
+                else:
+                    annotation = self.context.module.code_for_node(param.annotation.annotation)
+                    described = f"the parameter '{name}: {annotation}'"
+                self._flow.bind(param.name, Origin(described))
 
     def leave_FunctionDef(self, original_node: cst.FunctionDef) -> None:
         self._flow.leave_scope()
+        # NOTE: one validation anywhere in the handler clears all of its calls, even a
+        # call made before the check or on other data: precision is preferred here.
         handler = self._handlers.pop()
         if handler is None or handler.validated or any(outer is handler for outer in self._handlers):
             return
         for call, display, origin in handler.unvalidated_calls:
-            self.report(call, f"{display}() receives {origin.description} without validation in {handler.name}()")
+            message = f"{display}() receives {origin.description} unvalidated in the route handler {handler.name}()"
+            self.report(call, message)
 
     def _is_unvalidated_type(self, annotation: cst.Annotation | None) -> bool:
         if annotation is None:
@@ -750,8 +775,7 @@ class NoInputValidation(FileRule):
         func = node.func
         if isinstance(func, cst.Attribute) and name == "load":
             # marshmallow: ``schema.load(data)`` validates and deserialises.
-            receiver = dotted_text(func.value) or ""
-            return "schema" in receiver.lower()
+            return "schema" in self.context.module.code_for_node(func.value).lower()
         if name[:1].isupper():
             # A pydantic model or dataclass built from the data: ``Item(**payload)``.
             return any(arg.star == "**" and self._flow.origin(arg.value) is not None for arg in node.args)
@@ -949,7 +973,8 @@ class InferenceWithoutNoGrad(FileRule):
 
     def __init__(self, context: ModuleContext) -> None:
         super().__init__(context)
-        self._serving_module = any(_SERVING_PART.search(PurePosixPath(part).stem) for part in PurePosixPath(context.path).parts)
+        parts = PurePosixPath(context.path).parts
+        self._serving_module = any(_SERVING_PART.search(PurePosixPath(part).stem) for part in parts)
         self._functions: list[_Function] = []
         self._no_grad_depth = 0
         self._with_no_grad: list[bool] = []
@@ -975,7 +1000,8 @@ class InferenceWithoutNoGrad(FileRule):
             or bool(SERVING_FUNCTION.match(name))
             or self._serving_module
         ) and name not in _LIGHTNING_HOOKS
-        no_grad = (outer is not None and outer.no_grad) or any(self._disables_grad(d.decorator) for d in node.decorators)
+        decorated = any(self._disables_grad(decorator.decorator) for decorator in node.decorators)
+        no_grad = (outer is not None and outer.no_grad) or decorated
         self._functions.append(_Function(name, serving, no_grad))
 
     def leave_FunctionDef(self, original_node: cst.FunctionDef) -> None:
@@ -1008,7 +1034,7 @@ class InferenceWithoutNoGrad(FileRule):
         function = self._functions[-1]
         func = node.func
         if isinstance(func, cst.Attribute):
-            self._note_training(function, func)
+            self._note_training(function, node, func)
         protected = function.no_grad or self._no_grad_depth > 0
         if protected:
             called = callee_name(node)
@@ -1023,6 +1049,8 @@ class InferenceWithoutNoGrad(FileRule):
             function.calls.append((node, display))
 
     def leave_Module(self, original_node: cst.Module) -> None:
+        # NOTE: callers are seen only in this module. A serving-path helper that another
+        # module calls under torch.no_grad() is still reported.
         if self._grad_disabled_globally:
             return
         for call, display, function in self._candidates:
@@ -1033,11 +1061,14 @@ class InferenceWithoutNoGrad(FileRule):
                 f"{display}() runs a torch model in {function}() without torch.no_grad() or torch.inference_mode()",
             )
 
-    def _note_training(self, function: _Function, func: cst.Attribute) -> None:
+    def _note_training(self, function: _Function, call: cst.Call, func: cst.Attribute) -> None:
         if func.attr.value == "backward":
             function.trains = True
-        elif func.attr.value == "step" and "optim" in (dotted_text(func.value) or "").lower():
-            function.trains = True
+        elif func.attr.value == "step":
+            # ``optimizer.step()``, or ``scaler.step(optimizer)`` under mixed precision.
+            names = [dotted_text(func.value), *(dotted_text(arg.value) for arg in call.args)]
+            if any("optim" in (name or "").lower() for name in names):
+                function.trains = True
 
     def _note_global_switch(self, node: cst.Call) -> None:
         if self.context.qualified_name(node.func) in ("torch.set_grad_enabled", "torch.autograd.set_grad_enabled"):
@@ -1152,7 +1183,7 @@ InferenceWithoutNoGrad.INVALID = (
     Example(
         "import torch\nfrom torch import nn\n\nclass Net(nn.Module):\n    pass\n\nclf = Net()\n\n"
         "def infer(batch):\n    return clf(batch)\n",
-        lines=(11,),
+        lines=(10,),
     ),
     Example(
         "import torch\n\nclass Handler:\n    def inference(self, data):\n        return self.model.forward(data)\n",

@@ -18,6 +18,6 @@ each, and their entry points:
 - :mod:`~pytest_aiml.serving.latency`: ``check_latency`` and
   ``check_model_latency``.
 
-Importing this package imports nothing; torch, onnx and onnxruntime are imported
+Importing this package imports nothing. torch, onnx and onnxruntime are imported
 only inside the functions that need them, and numpy by the modules that use it.
 """

@@ -1,10 +1,10 @@
 """Generated model inputs: from the ONNX signature or from declared :class:`InputSpec`.
 
-Parity is only meaningful on inputs that exercise what an export can get wrong, so
-:func:`generate_input_groups` returns at least two :class:`InputGroup` values and
-gives every dynamic axis at least two sizes, one of them above 1 and different
-from the size the model was exported with (a batch size baked in at export time
-then shows). Default sizes are 1 and 3 for a leading axis (the batch) and 16 and
+Parity is only meaningful on inputs that exercise what an export can get wrong.
+So :func:`generate_input_groups` returns at least two :class:`InputGroup` values
+and gives every dynamic axis at least two sizes. One of them is above 1 and
+differs from the size the model was exported with, so that a batch size baked in
+at export time shows. Default sizes are 1 and 3 for a leading axis (the batch) and 16 and
 23 for other dynamic axes (sequence length, image size), because 1 is too small
 for many convolution or pooling stacks. Axes with the same name share one size in
 a group, as ONNX shape inference expects.
@@ -207,6 +207,8 @@ def generate_input_groups(
         raise ValueError("no inputs to generate: the model declares none and has no ONNX signature")
     sizes = dynamic_axis_sizes(inputs, export_sizes=export_sizes, axis_sizes=axis_sizes)
     group_count = max([MIN_GROUPS, *(len(values) for values in sizes.values())])
+    logger.debug("generating %d input groups with seed %d and dynamic axis sizes %s",
+                 group_count, seed, sizes)
     rng = np.random.default_rng(seed)
 
     groups = []

@@ -6,8 +6,8 @@ Method:
   are done (one-off costs such as lazy initialisation, allocator growth and
   onnxruntime's first-run graph work fall there, not in the samples).
 - Sampling: one sample per call, until both ``min_samples`` samples and ``min_s``
-  seconds are collected; ``max_s`` seconds stop the loop regardless, so a slow
-  model yields fewer samples (the result says how many). Garbage collection is
+  seconds are collected. ``max_s`` seconds stop the loop regardless, so a slow
+  model yields fewer samples (``LatencyStats.samples`` records how many). Garbage collection is
   run once before and disabled while sampling, so a collection pause does not land
   in one unlucky sample.
 - Timer: on CPU, ``time.perf_counter_ns`` around each call. On CUDA, a pair of

@@ -11,9 +11,9 @@ Four sources are supported, each the repository's own declaration:
 - an ONNX file, opened as an onnxruntime ``InferenceSession`` on the CPU provider,
   with the CUDA provider first when onnxruntime has it and the caller asks for it.
 
-TorchScript and ``torch.export`` files are both zip archives, told apart by their
-entries (``code/`` and ``constants.pkl`` for TorchScript; ``archive_format`` and
-``models/`` for ``torch.export``), so the suffix is not trusted. Note that loading
+TorchScript and ``torch.export`` files are both zip archives. They are
+distinguished by their entries, not by the suffix: TorchScript has ``code/`` and
+``constants.pkl``, and ``torch.export`` has ``archive_format`` and ``models/``. Note that loading
 TorchScript runs the TorchScript code stored in the file, which is why only
 declared or paired files are loaded.
 

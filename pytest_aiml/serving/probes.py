@@ -18,8 +18,8 @@ probe name                       what is sent
 ``positive_infinity``            one element +inf (first float input)
 ================================ ===============================================
 
-A probe passes when the target raises an exception (or, over HTTP, answers with a
-4xx status) and fails when it returns a result. A probe that does not apply (no
+A probe passes when the target raises an exception (or, over HTTP, responds with
+a 4xx status) and fails when it returns a result. A probe that does not apply (no
 fixed dimension, no float input) is reported as ``not_applicable``. Before the
 probes, a valid batch is sent as a control: a target that rejects valid input fails
 that control, because rejecting everything would otherwise pass every probe.
@@ -99,8 +99,8 @@ CONTROL_BATCH = 3
 class Probe:
     """One malformed (or, for the control, valid) input batch.
 
-    ``arrays`` is ``None`` for a probe that does not apply to these inputs;
-    ``reason`` then says why. ``changed_input`` names the input that was altered.
+    ``arrays`` is ``None`` for a probe that does not apply to these inputs, and
+    ``reason`` then explains why. ``changed_input`` names the input that was altered.
     """
 
     name: str
@@ -123,7 +123,7 @@ class Probe:
 
 @dataclass(frozen=True, slots=True)
 class ProbeOutcome:
-    """What the target did with one probe.
+    """The target's response to one probe.
 
     ``status`` is ``"passed"``, ``"failed"`` or ``"not_applicable"``.
     ``outcome`` describes the rejection (exception type and message, HTTP status)
@@ -267,7 +267,7 @@ def probe_http(post: Callable[[bytes], tuple[int, str]], inputs: Sequence[InputS
 
 
 def is_asgi_app(candidate: Any) -> bool:
-    """Whether ``candidate`` looks like a Starlette/FastAPI application."""
+    """Check whether ``candidate`` is a Starlette or FastAPI application, by its class's module."""
     module = type(candidate).__module__ or ""
     return module.split(".")[0] in ("fastapi", "starlette") and callable(candidate)
 

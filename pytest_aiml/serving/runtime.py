@@ -4,10 +4,10 @@ Parity and latency call models the same way through this module:
 
 - the Torch model is called with one tensor per input, positionally in the input
   order of the group (the ONNX input order, which both Torch exporters keep);
-- its result is matched to the ONNX output names: a dict whose keys are exactly
-  those names by key, and otherwise the tensors in flattening order (tuples and
-  lists in order, dicts in insertion order), which is how the exporters number
-  outputs.
+- its result is matched to the ONNX output names. A dict whose keys are exactly
+  those names is matched by key. Anything else is flattened (tuples and lists in
+  order, dicts in insertion order) and matched by position, because that is how
+  the exporters number outputs.
 
 torch is imported inside the functions.
 """

@@ -46,9 +46,9 @@ __all__ = [
     "resolve_reference",
 ]
 
-# Tensor element types accepted in ``inputs[].dtype``. The names are the numpy /
-# torch spellings; ``bfloat16`` is accepted for declarations although numpy has no
-# such type (input generation rejects it with its own error).
+# Tensor element types accepted in ``inputs[].dtype``, spelled as numpy and torch
+# spell them. ``bfloat16`` is accepted although numpy has no such type, so input
+# generation rejects it with its own error.
 DTYPE_NAMES = (
     "float64",
     "float32",
@@ -106,7 +106,7 @@ class Tolerance:
 class InputSpec:
     """One model input: its name, element type and shape.
 
-    ``shape`` holds an ``int`` for a fixed dimension and a ``str`` (the axis name,
+    ``shape`` contains an ``int`` for a fixed dimension and a ``str`` (the axis name,
     such as ``"batch"``) for a dynamic one. ``min`` and ``max`` bound generated
     values; ``None`` means unbounded.
     """
@@ -128,11 +128,11 @@ class LatencyBudget:
     """A latency budget for one device and batch size, with its sampling plan.
 
     At least one of ``p50_ms``, ``p95_ms`` and ``p99_ms`` is set. ``runtime`` names
-    what is timed: the ONNX session or the Torch model; ``None`` means the ONNX
-    session when the model declares one, else the Torch model. The remaining fields
-    are the sampling plan: warm-up runs until both ``warmup_calls`` calls and
-    ``warmup_s`` seconds are done; sampling runs until both ``min_samples`` samples
-    and ``min_s`` seconds are collected, and stops at ``max_s`` seconds regardless.
+    what is timed, ``"onnx"`` or ``"torch"``. ``None`` means the ONNX session when
+    the model declares one, else the Torch model. The remaining fields are the
+    sampling plan. Warm-up runs until both ``warmup_calls`` calls and ``warmup_s``
+    seconds are done. Sampling runs until both ``min_samples`` samples and ``min_s``
+    seconds are collected, and stops at ``max_s`` seconds regardless.
     """
 
     device: str
@@ -164,7 +164,7 @@ class ModelSpec:
     Paths are absolute. ``torch`` and ``factory`` are alternatives for the Torch
     side; ``weights`` belongs to ``factory``. ``factory``, ``sample_inputs`` and
     ``serving`` are ``module:callable`` references, resolved by
-    :func:`resolve_reference` when a check runs. ``tolerance`` holds per-output
+    :func:`resolve_reference` when a check runs. ``tolerance`` contains per-output
     overrides as ``(output name, Tolerance)`` pairs sorted by name. ``source`` is
     ``"config"`` or ``"auto-paired"``.
     """
@@ -268,6 +268,10 @@ def resolve_reference(ref: str, root: Path, key: str) -> Callable[..., Any]:
     except ImportError as exc:
         raise ConfigError(key, f"cannot import module {module_name!r} of {ref!r}: {exc}",
                           f"make {module_name!r} importable from {root}") from exc
+    except Exception as exc:  # the module is repository code and may raise anything on import
+        raise ConfigError(key, f"importing module {module_name!r} of {ref!r} raised "
+                               f"{type(exc).__name__}: {exc}",
+                          "fix the error in that module") from exc
     finally:
         # Remove only our own entry: the import may have appended others.
         try:

@@ -1,7 +1,7 @@
 """Builders of inert malicious payloads for the artifact tests.
 
 Each payload, if it were ever executed, would only create the marker file it is
-given (under the test's tmp_path); the ``marker`` fixture checks it never appears.
+given under the test's tmp_path. The ``marker`` fixture checks that it never appears.
 """
 
 from __future__ import annotations

@@ -47,7 +47,7 @@ def test_globals_through_memo_resolved(marker: Path) -> None:
         b"\x80\x04"
         + b"\x8c" + bytes([len(module)]) + module + b"\x94"  # memo 0
         + b"\x8c" + bytes([len(name)]) + name + b"\x94"  # memo 1
-        + b"0" + b"0"  # POP both; only the memo holds them now
+        + b"0" + b"0"  # POP both, so only the memo contains them now
         + b"h\x00" + b"h\x01" + b"\x93"  # BINGET 0, BINGET 1, STACK_GLOBAL
         + b"\x8c" + bytes([len(str(marker)) + 6]) + b"touch " + str(marker).encode()
         + b"\x85R."

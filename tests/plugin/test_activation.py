@@ -49,19 +49,21 @@ def test_markers_registered_without_aiml(pytester: pytest.Pytester) -> None:
 
 def test_aiml_adds_items_with_marker(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(model_io=UNSAFE_LOAD, test_plain="def test_ok():\n    assert True\n")
-    result = pytester.runpytest("--aiml", "-m", "aiml", "-p", "no:cacheprovider")
+    result = pytester.runpytest("--aiml", "--aiml-select", "AIML101", "-m", "aiml", "-p", "no:cacheprovider")
     result.assert_outcomes(failed=1, deselected=1)
     result.stdout.fnmatch_lines(["model_io.py:5:16 AIML101 pickle.load() unpickles its input*", "Fix: *"])
-    excluded = pytester.runpytest("--aiml", "-m", "not aiml", "-p", "no:cacheprovider")
+    excluded = pytester.runpytest("--aiml", "--aiml-select", "AIML101", "-m", "not aiml", "-p", "no:cacheprovider")
     excluded.assert_outcomes(passed=1, deselected=1)
 
 
 def test_keyword_selects_by_code(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(model_io=UNSAFE_LOAD)
     result = pytester.runpytest("--aiml", "-k", "AIML101", "-p", "no:cacheprovider")
-    result.assert_outcomes(failed=1)
+    assert result.parseoutcomes()["failed"] == 1
+    assert "AIML101-unsafe-deserialization" in result.stdout.str()
     other = pytester.runpytest("--aiml", "-k", "AIML999", "-p", "no:cacheprovider")
-    other.assert_outcomes(deselected=1)
+    assert other.parseoutcomes().get("failed", 0) == 0
+    assert other.parseoutcomes()["deselected"] >= 1
 
 
 def test_failure_has_no_plugin_traceback(pytester: pytest.Pytester) -> None:
@@ -84,20 +86,20 @@ def test_unknown_config_key_is_usage_error(pytester: pytest.Pytester) -> None:
     )
     result = pytester.runpytest("--aiml", "-p", "no:cacheprovider")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*pytest-aiml*selekt*unknown key*known keys are: exclude, ignore, select*"])
+    result.stderr.fnmatch_lines(["*pytest-aiml*selekt: unknown key 'selekt' (known keys are: exclude, fail-on, ignore, select, waivers)*"])
 
 
 def test_unknown_rule_code_is_usage_error(pytester: pytest.Pytester) -> None:
     pytester.makepyprojecttoml('[tool.pytest-aiml]\nignore = ["AIML998"]\n')
     result = pytester.runpytest("--aiml", "-p", "no:cacheprovider")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*ignore names unknown rule code 'AIML998'*"])
+    result.stderr.fnmatch_lines(["*ignore: names unknown rule code 'AIML998'*"])
 
 
 def test_unknown_code_on_command_line_is_usage_error(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest("--aiml", "--aiml-select", "AIML9", "-p", "no:cacheprovider")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*select names unknown rule code 'AIML9'*"])
+    result.stderr.fnmatch_lines(["*select: names unknown rule code 'AIML9'*"])
 
 
 def test_wrong_type_is_usage_error(pytester: pytest.Pytester) -> None:
@@ -111,9 +113,9 @@ def test_ignore_and_exclude_apply(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(model_io=UNSAFE_LOAD)
     pytester.mkdir("scratch")
     pytester.path.joinpath("scratch", "old.py").write_text(UNSAFE_LOAD)
-    both = pytester.runpytest("--aiml", "-p", "no:cacheprovider")
+    both = pytester.runpytest("--aiml", "--aiml-select", "AIML101", "-p", "no:cacheprovider")
     both.assert_outcomes(failed=2)
-    pytester.makepyprojecttoml('[tool.pytest-aiml]\nexclude = ["scratch/**"]\n')
+    pytester.makepyprojecttoml('[tool.pytest-aiml]\nselect = ["AIML101"]\nexclude = ["scratch/**"]\n')
     excluded = pytester.runpytest("--aiml", "-p", "no:cacheprovider")
     excluded.assert_outcomes(failed=1)
     ignored = pytester.runpytest("--aiml", "--aiml-ignore", "AIML101", "-p", "no:cacheprovider")
@@ -122,7 +124,7 @@ def test_ignore_and_exclude_apply(pytester: pytest.Pytester) -> None:
 
 def test_named_source_file_is_not_imported(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(train="import pickle\nraise SystemExit('imported: training started')\nx = pickle.loads(b'')\n")
-    result = pytester.runpytest("--aiml", "train.py", "-p", "no:cacheprovider")
+    result = pytester.runpytest("--aiml", "--aiml-select", "AIML101", "train.py", "-p", "no:cacheprovider")
     result.assert_outcomes(failed=1)
     assert "training started" not in result.stdout.str()
     by_node_id = pytester.runpytest("--aiml", "train.py::AIML101-unsafe-deserialization", "-p", "no:cacheprovider")
@@ -131,14 +133,14 @@ def test_named_source_file_is_not_imported(pytester: pytest.Pytester) -> None:
 
 def test_syntax_error_is_one_error_others_run(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(broken="import pickle\ndef load(:\n", model_io=UNSAFE_LOAD)
-    result = pytester.runpytest("--aiml", "-p", "no:cacheprovider")
+    result = pytester.runpytest("--aiml", "--aiml-select", "AIML101", "-p", "no:cacheprovider")
     result.assert_outcomes(failed=2)
     result.stdout.fnmatch_lines(["broken.py:2:10 could not be parsed: *", "FAILED broken.py::aiml-parse-error*"])
 
 
 def test_last_failed_reruns_aiml_items(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(model_io=UNSAFE_LOAD, test_plain="def test_ok():\n    assert True\n")
-    first = pytester.runpytest("--aiml")
+    first = pytester.runpytest("--aiml", "--aiml-select", "AIML101")
     first.assert_outcomes(failed=1, passed=1)
-    rerun = pytester.runpytest("--aiml", "--lf")
+    rerun = pytester.runpytest("--aiml", "--aiml-select", "AIML101", "--lf")
     rerun.assert_outcomes(failed=1, deselected=1)

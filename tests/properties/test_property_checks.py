@@ -23,49 +23,50 @@ from pytest_aiml.properties.checks import (
 from pytest_aiml.properties.resolve import resolve_spec_functions
 from pytest_aiml.properties.spec import PreprocessingSpec, parse_preprocessing_specs
 
-HERE = Path(__file__).parent
+# The repository root, from which the plugin imports declared functions.
+REPOSITORY_ROOT = Path(__file__).parents[2]
 HAS_PANDAS = importlib.util.find_spec("pandas") is not None
 
 # Derandomized, so every run of this suite tries the same inputs.
-SETTINGS = PropertySettings(max_examples=40, deadline_ms=None, derandomize=True)
+SETTINGS = PropertySettings(max_examples=30, deadline_ms=None, derandomize=True)
 
 STANDARD_INPUT = 'input = { kind = "array", dtype = "float64", shape = ["batch", 4], min = -1e6, max = 1e6 }'
 
 SOUND_SPECS = {
     "standardize": f"""
-        [preprocessing."sample_preprocessing:standardize"]
+        [preprocessing."tests.properties.sample_preprocessing:standardize"]
         {STANDARD_INPUT}
         properties = ["deterministic", "finite", "shape", "dtype", "batch_invariant", "no_mutation"]
         output = {{ shape = "same", dtype = "float64" }}
-        matches = "sample_preprocessing:serving_standardize"
-        inverse = "sample_preprocessing:unstandardize"
+        matches = "tests.properties.sample_preprocessing:serving_standardize"
+        inverse = "tests.properties.sample_preprocessing:unstandardize"
         tolerance = {{ rtol = 1e-7, atol = 1e-9 }}
     """,
     "clip_outliers": """
-        [preprocessing."sample_preprocessing:clip_outliers"]
+        [preprocessing."tests.properties.sample_preprocessing:clip_outliers"]
         input = { kind = "array", dtype = "float64", shape = ["batch", 4], dims = { batch = { min = 1, max = 5 } }, min = -1e3, max = 1e3 }
         properties = ["deterministic", "finite", "shape", "dtype", "batch_invariant", "no_mutation", "idempotent", "monotonic", "bounded"]
         output = { shape = "same", dtype = "same", min = -100, max = 200 }
     """,
     "scale_unit_range": """
-        [preprocessing."sample_preprocessing:scale_unit_range"]
+        [preprocessing."tests.properties.sample_preprocessing:scale_unit_range"]
         input = { kind = "array", dtype = "float64", shape = ["batch", 4], min = -1e3, max = 1e3 }
         properties = ["deterministic", "finite", "batch_invariant", "no_mutation", "monotonic", "bounded"]
         output = { min = 0.0, max = 1.0 }
     """,
     "add_squared_features": """
-        [preprocessing."sample_preprocessing:add_squared_features"]
+        [preprocessing."tests.properties.sample_preprocessing:add_squared_features"]
         input = { kind = "array", dtype = "float64", shape = ["batch", "features"], dims = { features = { min = 1, max = 3 } }, min = -1e3, max = 1e3 }
         properties = ["deterministic", "finite", "shape", "dtype", "batch_invariant", "no_mutation"]
         output = { shape = ["batch", "features * 2"], dtype = "float64" }
     """,
     "normalize_whitespace": """
-        [preprocessing."sample_preprocessing:normalize_whitespace"]
+        [preprocessing."tests.properties.sample_preprocessing:normalize_whitespace"]
         input = { kind = "text", max_size = 30 }
         properties = ["deterministic", "idempotent"]
     """,
     "sigmoid": """
-        [preprocessing."sample_preprocessing:sigmoid"]
+        [preprocessing."tests.properties.sample_preprocessing:sigmoid"]
         input = { kind = "scalar", dtype = "float64", min = -50, max = 50 }
         properties = ["deterministic", "finite", "dtype", "monotonic", "bounded"]
         output = { dtype = "float64", min = 0.0, max = 1.0 }
@@ -76,75 +77,75 @@ SOUND_SPECS = {
 # test shows that exactly the broken one fails.
 BUGGY_SPECS = {
     "deterministic": f"""
-        [preprocessing."sample_preprocessing:standardize_with_running_mean"]
+        [preprocessing."tests.properties.sample_preprocessing:standardize_with_running_mean"]
         {STANDARD_INPUT}
         properties = ["deterministic", "shape", "dtype", "no_mutation"]
         output = {{ shape = "same", dtype = "same" }}
     """,
     "finite": f"""
-        [preprocessing."sample_preprocessing:standardize_by_batch_std"]
+        [preprocessing."tests.properties.sample_preprocessing:standardize_by_batch_std"]
         {STANDARD_INPUT}
         properties = ["finite", "deterministic", "shape", "dtype", "no_mutation"]
         output = {{ shape = "same", dtype = "float64" }}
     """,
     "shape": """
-        [preprocessing."sample_preprocessing:one_hot_fitted_per_batch"]
+        [preprocessing."tests.properties.sample_preprocessing:one_hot_fitted_per_batch"]
         input = { kind = "array", dtype = "int64", shape = ["batch", 1], min = 0, max = 2 }
         properties = ["shape", "deterministic", "finite", "no_mutation"]
         output = { shape = ["batch", 3] }
     """,
     "dtype": f"""
-        [preprocessing."sample_preprocessing:standardize_to_float32"]
+        [preprocessing."tests.properties.sample_preprocessing:standardize_to_float32"]
         {STANDARD_INPUT}
         properties = ["dtype", "deterministic", "finite", "shape", "batch_invariant", "no_mutation"]
         output = {{ shape = "same", dtype = "same" }}
     """,
     "batch_invariant": """
-        [preprocessing."sample_preprocessing:min_max_per_batch"]
+        [preprocessing."tests.properties.sample_preprocessing:min_max_per_batch"]
         input = { kind = "array", dtype = "float64", shape = ["batch", 2], min = -1e3, max = 1e3 }
         properties = ["batch_invariant", "deterministic", "finite", "shape", "no_mutation", "bounded"]
         output = { shape = "same", min = 0.0, max = 1.0 }
     """,
     "no_mutation": f"""
-        [preprocessing."sample_preprocessing:standardize_in_place"]
+        [preprocessing."tests.properties.sample_preprocessing:standardize_in_place"]
         {STANDARD_INPUT}
         properties = ["no_mutation", "deterministic", "finite", "shape", "dtype", "batch_invariant"]
         output = {{ shape = "same", dtype = "float64" }}
-        matches = "sample_preprocessing:serving_standardize"
+        matches = "tests.properties.sample_preprocessing:serving_standardize"
     """,
     "idempotent": """
-        [preprocessing."sample_preprocessing:escape_markup"]
+        [preprocessing."tests.properties.sample_preprocessing:escape_markup"]
         input = { kind = "text", max_size = 30 }
         properties = ["idempotent", "deterministic"]
     """,
     "monotonic": """
-        [preprocessing."sample_preprocessing:log_magnitude"]
+        [preprocessing."tests.properties.sample_preprocessing:log_magnitude"]
         input = { kind = "array", dtype = "float64", shape = ["batch", 3], min = -100, max = 100 }
         properties = ["monotonic", "deterministic", "finite", "shape", "no_mutation", "batch_invariant"]
         output = { shape = "same" }
     """,
     "bounded": """
-        [preprocessing."sample_preprocessing:scale_unit_range_unclipped"]
+        [preprocessing."tests.properties.sample_preprocessing:scale_unit_range_unclipped"]
         input = { kind = "array", dtype = "float64", shape = ["batch", 4], min = -1e3, max = 1e3 }
         properties = ["bounded", "deterministic", "finite", "batch_invariant", "no_mutation", "monotonic"]
         output = { min = 0.0, max = 1.0 }
     """,
     "matches": f"""
-        [preprocessing."sample_preprocessing:standardize"]
+        [preprocessing."tests.properties.sample_preprocessing:standardize"]
         {STANDARD_INPUT}
         properties = ["deterministic", "finite", "batch_invariant"]
-        matches = "sample_preprocessing:serving_standardize_rounded"
+        matches = "tests.properties.sample_preprocessing:serving_standardize_rounded"
     """,
     "inverse": f"""
-        [preprocessing."sample_preprocessing:standardize"]
+        [preprocessing."tests.properties.sample_preprocessing:standardize"]
         {STANDARD_INPUT}
         properties = ["deterministic", "no_mutation"]
-        inverse = "sample_preprocessing:unstandardize_with_variance"
+        inverse = "tests.properties.sample_preprocessing:unstandardize_with_variance"
     """,
 }
 
 FRAME_SPEC = """
-    [preprocessing."sample_preprocessing:standardize_frame"]
+    [preprocessing."tests.properties.sample_preprocessing:standardize_frame"]
     input = { kind = "frame", columns = { income = { dtype = "float64", min = 0, max = 1e6 }, city = { dtype = "str" } }, rows = { min = 1, max = 5 } }
     properties = ["deterministic", "finite", "shape", "dtype", "batch_invariant", "no_mutation"]
     output = { shape = "same", dtype = "same" }
@@ -158,7 +159,7 @@ def load_spec(toml_text: str) -> PreprocessingSpec:
 
 
 def run_all(spec: PreprocessingSpec, settings: PropertySettings = SETTINGS) -> dict[str, PropertyResult]:
-    functions = resolve_spec_functions(spec, HERE)
+    functions = resolve_spec_functions(spec, REPOSITORY_ROOT)
     return {
         name: run_property(
             spec, name, functions.function, twin=functions.twin, inverse=functions.inverse, settings=settings
@@ -169,7 +170,7 @@ def run_all(spec: PreprocessingSpec, settings: PropertySettings = SETTINGS) -> d
 
 def run_one(toml_text: str, property_name: str, settings: PropertySettings = SETTINGS) -> PropertyResult:
     spec = load_spec(toml_text)
-    functions = resolve_spec_functions(spec, HERE)
+    functions = resolve_spec_functions(spec, REPOSITORY_ROOT)
     return run_property(
         spec, property_name, functions.function, twin=functions.twin, inverse=functions.inverse, settings=settings
     )
@@ -218,7 +219,7 @@ def test_in_place_change_shows_original_input():
 
 def test_rounded_serving_twin_reports_difference():
     result = run_one(BUGGY_SPECS["matches"], "matches")
-    assert "serving_standardize_rounded differs from sample_preprocessing:standardize" in result.explanation
+    assert "serving_standardize_rounded differs from tests.properties.sample_preprocessing:standardize" in result.explanation
     assert "max absolute difference" in result.explanation
     assert "rtol=1e-07, atol=1e-09" in result.explanation
 
@@ -303,13 +304,11 @@ def test_failure_that_does_not_repeat_is_flaky():
     assert "The first failure was: The input is finite but the output is not" in result.explanation
 
 
-def test_derandomized_runs_repeat_exactly():
-    spec = load_spec(BUGGY_SPECS["batch_invariant"])
-    first = run_all(spec)
-    second = run_all(spec)
-    assert {name: result.to_dict() for name, result in first.items()} == {
-        name: result.to_dict() for name, result in second.items()
-    }
+@pytest.mark.parametrize("property_name", ["batch_invariant", "deterministic"])
+def test_derandomized_runs_repeat_exactly(property_name):
+    first = run_one(BUGGY_SPECS["batch_invariant"], property_name)
+    second = run_one(BUGGY_SPECS["batch_invariant"], property_name)
+    assert first.to_dict() == second.to_dict()
 
 
 def test_database_replays_saved_failure(tmp_path):
@@ -351,7 +350,7 @@ def test_result_dict_is_json_and_round_trips():
         "failure_kind",
         "examples_run",
     }
-    assert data["function"] == "sample_preprocessing:standardize_by_batch_std"
+    assert data["function"] == "tests.properties.sample_preprocessing:standardize_by_batch_std"
     assert data["property"] == "finite"
     assert data["passed"] is False
     assert PropertyResult.from_dict(data) == result
@@ -360,7 +359,7 @@ def test_result_dict_is_json_and_round_trips():
 def test_describe_names_property_and_example():
     result = run_one(BUGGY_SPECS["finite"], "finite")
     lines = result.describe().splitlines()
-    assert lines[0] == "sample_preprocessing:standardize_by_batch_std: property 'finite' failed (violated)"
+    assert lines[0] == "tests.properties.sample_preprocessing:standardize_by_batch_std: property 'finite' failed (violated)"
     assert lines[2] == "Falsifying example (shrunk):"
 
 
@@ -426,3 +425,13 @@ def test_sound_frame_function_passes_every_property():
     results = run_all(load_spec(FRAME_SPEC))
     failures = {name: result.describe() for name, result in results.items() if not result.passed}
     assert failures == {}
+
+
+@pytest.mark.skipif(not HAS_PANDAS, reason="pandas is not installed; frame inputs need it")
+def test_frame_modified_in_place_fails_no_mutation():
+    spec = load_spec(FRAME_SPEC.replace(":standardize_frame", ":standardize_frame_in_place"))
+    results = run_all(spec)
+    failed = [name for name, result in results.items() if not result.passed]
+    assert failed == ["no_mutation"]
+    assert "in column 'income'" in results["no_mutation"].explanation
+    assert results["no_mutation"].falsifying_example.startswith("DataFrame of shape (1, 2)")

@@ -14,8 +14,7 @@ from hypothesis.errors import InvalidArgument
 from pytest_aiml import strategies
 from pytest_aiml.engine.errors import ConfigError
 from pytest_aiml.properties.spec import parse_input_spec
-
-import sample_preprocessing
+from tests.properties import sample_preprocessing
 
 HAS_PANDAS = importlib.util.find_spec("pandas") is not None
 FEW = settings(max_examples=25, deadline=None, derandomize=True)
@@ -35,8 +34,8 @@ def test_user_property_clip_keeps_training_range(features):
     clipped = sample_preprocessing.clip_outliers(features)
 
     assert clipped.shape == features.shape
-    assert np.all(clipped >= sample_preprocessing._CLIP_LOW)
-    assert np.all(clipped <= sample_preprocessing._CLIP_HIGH)
+    assert np.all(clipped >= sample_preprocessing.CLIP_LOW)
+    assert np.all(clipped <= sample_preprocessing.CLIP_HIGH)
 
 
 @FEW

@@ -198,6 +198,7 @@ def importable_repo(tmp_path: Path) -> Path:
         "LIMIT = 3\n\n\ndef predict(x):\n    return x\n\n\nclass Holder:\n"
         "    @staticmethod\n    def build():\n        return 1\n")
     (package / "broken.py").write_text("import module_that_does_not_exist\n")
+    (package / "crashing.py").write_text("raise RuntimeError('settings file missing')\n")
     return tmp_path
 
 
@@ -216,6 +217,7 @@ def test_reference_resolves_from_repository_root(importable_repo):
     [
         ("spec_ref_pkg.missing:predict", "cannot import module 'spec_ref_pkg.missing'"),
         ("spec_ref_pkg.broken:predict", "module_that_does_not_exist"),
+        ("spec_ref_pkg.crashing:predict", "raised RuntimeError: settings file missing"),
         ("spec_ref_pkg.serve:predikt", "has no attribute 'predikt'"),
         ("spec_ref_pkg.serve:LIMIT", "not a callable"),
         ("spec_ref_pkg.serve", "invalid reference"),

@@ -1,0 +1,213 @@
+"""Serving rules on cases beyond their own examples: path building, data flow and scopes."""
+
+from __future__ import annotations
+
+import pytest
+
+from pytest_aiml.engine.context import RepoContext
+from pytest_aiml.engine.runner import analyze_text, applicable_rules
+from pytest_aiml.rules.serving import HardcodedModelPath, InferenceWithoutNoGrad, NoInputValidation
+
+FLASK = "from flask import Flask, request, jsonify\napp = Flask(__name__)\n"
+FASTAPI = "from fastapi import Body, FastAPI, Request\nfrom typing import Annotated, Any\napp = FastAPI()\n"
+
+
+def _messages(rule, source: str, path: str = "example.py") -> list[str]:
+    analysis = analyze_text(path, source, applicable_rules(path, source, [rule]), RepoContext())
+    assert analysis.failure is None, analysis.failure
+    return [finding.message for finding in analysis.findings]
+
+
+# -- AIML201 ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("source", "path"),
+    [
+        ("import joblib\nMODEL_DIR = '/opt/models'\nm = joblib.load(f'{MODEL_DIR}/m.joblib')\n", "/opt/models/m.joblib"),
+        ("import torch\ndef f():\n    p = '/opt/m.pt'\n    return torch.load(p)\n", "/opt/m.pt"),
+        ("import torch\nfrom pathlib import Path\nm = torch.load(str(Path('/opt') / 'x.pt'))\n", "/opt/x.pt"),
+        ("import torch\nfrom pathlib import Path\nm = torch.load(Path('~/m.pt').expanduser())\n", "~/m.pt"),
+        ("import os, torch\nm = torch.load(os.path.join('/srv', 'models', 'm.pt'))\n", "/srv/models/m.pt"),
+        ("import mlflow\nm = mlflow.sklearn.load_model('/mnt/mlruns/1/model')\n", "/mnt/mlruns/1/model"),
+        ("from transformers import pipeline\np = pipeline('ner', model='/models/ner')\n", "/models/ner"),
+        ("import tensorflow as tf\ni = tf.lite.Interpreter(model_path='model.tflite')\n", "model.tflite"),
+        ("from tensorflow import keras\nm = keras.models.load_model('~/m.keras')\n", "~/m.keras"),
+        ("from llama_cpp import Llama\nllm = Llama(model_path='/models/q4.gguf')\n", "/models/q4.gguf"),
+        ("import torch\nm = torch.load(open('weights.pth', 'rb'))\n", "weights.pth"),
+    ],
+)
+def test_model_path_reported(source, path):
+    messages = _messages(HardcodedModelPath, source)
+    assert len(messages) == 1
+    assert f"'{path}'" in messages[0]
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "import torch\nfrom pathlib import Path\nm = torch.load(Path(__file__).parent / 'm.pt')\n",
+        "import os, joblib\nm = joblib.load(os.path.join(os.path.dirname(__file__), 'm.pkl'))\n",
+        "import os, torch\nP = os.getenv('MODEL_PATH', '/opt/m.pt')\nm = torch.load(P)\n",
+        "import torch\nP = '/opt/m.pt'\ndef load(P):\n    return torch.load(P)\n",
+        "import mlflow\nm = mlflow.sklearn.load_model('s3://bucket/model')\n",
+        "import mlflow\nm = mlflow.pyfunc.load_model('runs:/abc/model')\n",
+        "from transformers import pipeline\np = pipeline('ner', model='dslim/bert-base-NER')\n",
+        "import torch\nm = torch.load('/')\n",
+        "import torch\nm = torch.load('https://example.org/m.pt')\n",
+        "import torch\nm = torch.load(f'{root}/m.pt')\n",
+        "import torch\nm = torch.load(buffer)\n",
+        "import lightgbm as lgb\nb = lgb.Booster(model_file='lgb.txt')\n",
+        # A load_model method without xgboost or catboost imported is someone else's API.
+        "import fancy\nstore.load_model('m.pkl')\n",
+    ],
+)
+def test_unknown_or_configured_path_silent(source):
+    assert _messages(HardcodedModelPath, source) == []
+
+
+def test_model_path_partial_prefix_message():
+    messages = _messages(HardcodedModelPath, "import torch\nm = torch.load(f'/opt/models/{name}.pt')\n")
+    assert messages == ["torch.load() loads a path that starts with the hardcoded '/opt/models/'"]
+
+
+def test_model_path_skips_test_modules():
+    assert _messages(HardcodedModelPath, "import torch\nm = torch.load('/opt/m.pt')\n", path="tests/test_m.py") == []
+
+
+def test_model_path_rebound_constant_silent():
+    source = "import torch\nfrom pathlib import Path\nD = Path('/opt')\nD = Path(os.environ['D'])\nm = torch.load(D / 'm.pt')\n"
+    assert _messages(HardcodedModelPath, source) == []
+
+
+# -- AIML202 ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "handler",
+    [
+        # A comprehension of float() conversions is not followed: float() rejects non-numbers.
+        "data = request.json\n    x = [float(v) for v in data['x']]\n    return jsonify(model.predict([x]).tolist())",
+        "data = request.get_json(silent=True)\n    if data is None:\n        return jsonify(error='no json'), 400\n"
+        "    return jsonify(model.predict(data['x']).tolist())",
+        "data = request.json\n    validate_input(data)\n    return jsonify(model.predict(data['x']).tolist())",
+        "item = Item(**request.json)\n    return jsonify(model.predict([item.x]).tolist())",
+        "data = InputSchema().load(request.json)\n    return jsonify(model.predict(data).tolist())",
+        "return jsonify({'text': request.json['text'].encode('utf-8').hex()})",
+    ],
+)
+def test_flask_validated_or_unused_data_silent(handler):
+    source = FLASK + "@app.post('/p')\ndef p():\n    " + handler + "\n"
+    assert _messages(NoInputValidation, source) == []
+
+
+def test_flask_loop_over_request_rows_reported():
+    source = FLASK + (
+        "@app.post('/p')\ndef p():\n    out = []\n    for row in request.json['rows']:\n"
+        "        out.append(model.predict([row]))\n    return jsonify(out)\n"
+    )
+    assert _messages(NoInputValidation, source) == [
+        "model.predict() receives request.json unvalidated in the route handler p()"
+    ]
+
+
+def test_request_outside_route_handler_silent():
+    source = FLASK + "@app.post('/p')\ndef p():\n    return 'ok'\n\ndef q():\n    return model.predict(request.json)\n"
+    assert _messages(NoInputValidation, source) == []
+
+
+def test_nested_function_in_handler_reported():
+    source = FLASK + (
+        "@app.post('/p')\ndef p():\n    def run():\n        return model.predict(request.json)\n    return run()\n"
+    )
+    assert len(_messages(NoInputValidation, source)) == 1
+
+
+@pytest.mark.parametrize(
+    ("signature", "call", "expected"),
+    [
+        ("body: Annotated[dict, Body()]", "model.predict(body['x'])", "the parameter 'body: Annotated[dict, Body()]'"),
+        ("body: Any = Body(...)", "clf.predict_proba(body)", "the parameter 'body: Any'"),
+        ("request: Request", "model.predict(await request.json())", "await request.json()"),
+        ("payload: dict", "predict_one(payload)", "the parameter 'payload: dict'"),
+    ],
+)
+def test_fastapi_unvalidated_parameters_reported(signature, call, expected):
+    source = FASTAPI + f"@app.post('/p')\nasync def p({signature}):\n    return {call}\n"
+    messages = _messages(NoInputValidation, source)
+    assert len(messages) == 1
+    assert expected in messages[0]
+
+
+@pytest.mark.parametrize(
+    ("rule", "signature", "call"),
+    [
+        ("/p", "text: str", "model.encode(text)"),
+        ("/p", "features: list[float]", "model.predict([features])"),
+        ("/p", "request: Request", "model.predict(request.query_params)"),
+        ("/items/{item_id}", "item_id", "model.predict(item_id)"),
+        ("/p", "task", "pipeline(task)"),
+    ],
+)
+def test_fastapi_typed_or_path_parameters_silent(rule, signature, call):
+    source = FASTAPI + "from transformers import pipeline\n" + f"@app.post('{rule}')\ndef p({signature}):\n    return {call}\n"
+    assert _messages(NoInputValidation, source) == []
+
+
+def test_input_validation_skips_test_modules():
+    source = FLASK + "@app.post('/p')\ndef p():\n    return model.predict(request.json)\n"
+    assert _messages(NoInputValidation, source, path="tests/test_api.py") == []
+
+
+# -- AIML203 ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("source", "path"),
+    [
+        ("import torch\n@torch.no_grad\ndef predict(x):\n    return model(x)\n", "example.py"),
+        ("import torch\ndef predict(x):\n    with torch.set_grad_enabled(False):\n        return model(x)\n", "example.py"),
+        # An unknown mode is not assumed to enable gradients.
+        ("import torch\ndef predict(x, train):\n    with torch.set_grad_enabled(train):\n        return model(x)\n", "example.py"),
+        ("def predict(x):\n    return model(x)\n", "serve.py"),
+        ("import torch, joblib\nmodel = joblib.load('m.joblib')\ndef predict(x):\n    return model(x)\n", "example.py"),
+        ("import torch\nclass M:\n    def predict_step(self, batch):\n        return self.model(batch)\n", "example.py"),
+        ("import torch\ndef predict(x):\n    return tokenizer(x)\n", "example.py"),
+        ("import torch\ndef run(x):\n    return model(x)\n", "apply_patch.py"),
+        ("import torch\nmodel = torch.jit.load('m')\nout = model(x)\n", "serve.py"),
+        ("import torch\ndef step(x):\n    out = model(x)\n    out.sum().backward()\n", "server.py"),
+        ("import torch\ndef predict(x):\n    loss = model(x)\n    scaler.step(optimizer)\n", "example.py"),
+        ("import torch\ndef predict(x):\n    return model.generate(x)\n", "example.py"),
+        (
+            "import torch\nfrom ultralytics import YOLO\nclass S:\n    def __init__(self):\n"
+            "        self.model = YOLO('y.pt')\n    def predict(self, image):\n        return self.model(image)\n",
+            "example.py",
+        ),
+        ("import torch\ndef predict(x):\n    return model(x)\n", "tests/test_serve.py"),
+    ],
+)
+def test_no_grad_silent(source, path):
+    assert _messages(InferenceWithoutNoGrad, source, path=path) == []
+
+
+@pytest.mark.parametrize(
+    ("source", "path", "expected"),
+    [
+        ("import torch\ndef _run(x):\n    return net(x)\n", "serving/core.py", "net() runs a torch model in _run()"),
+        ("import torch\nclass H:\n    def handle(self, data, ctx):\n        return self.net(data)\n", "h.py", "self.net()"),
+        (
+            "import torch\nfrom flask import Flask\napp = Flask(__name__)\n@app.route('/x')\ndef x():\n    return net(t)\n",
+            "example.py",
+            "net() runs a torch model in x()",
+        ),
+        (
+            "import torch\ndef predict(x):\n    with torch.inference_mode(mode=False):\n        return model(x)\n",
+            "example.py",
+            "model()",
+        ),
+    ],
+)
+def test_no_grad_reported(source, path, expected):
+    messages = _messages(InferenceWithoutNoGrad, source, path=path)
+    assert len(messages) == 1
+    assert expected in messages[0]
