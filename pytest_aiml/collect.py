@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from pytest_aiml.engine.findings import Finding, ParseFailure
-from pytest_aiml.engine.rule import FileRule, RepoRule, Rule
+from pytest_aiml.engine.rule import ArtifactRule, FileRule, RepoRule, Rule
+from pytest_aiml.rules.artifacts import artifact_findings
 from pytest_aiml.engine.waivers import InlineWaiverError, Waiver
 from pytest_aiml.outcomes import Verdict
 from pytest_aiml.waivers import InvalidMarker, marker_waivers
@@ -22,6 +23,8 @@ if TYPE_CHECKING:
 #: The key under which each generated item puts its result in ``user_properties``;
 #: xdist carries user properties to the controller, which writes the report.
 RESULT_PROPERTY = "aiml"
+#: The key under which artifact items put the whole inspection, for the report's inventory.
+ARTIFACT_PROPERTY = "aiml_artifact"
 
 
 class AimlFailure(Exception):
@@ -186,6 +189,38 @@ class AimlFile(pytest.File):
             yield RuleItem.from_parent(
                 self, name=item_name(rule), aiml=self.aiml, rule=rule, findings=analysis.for_rule(code)
             )
+
+
+class ArtifactItem(AimlItem):
+    """One artifact check (safety, versioning, validity, documentation) on one model file."""
+
+    def __init__(self, *, rule: type[ArtifactRule], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.rule = rule
+        self.target = self.aiml.relative(self.path)
+
+    def runtest(self) -> None:
+        inspection = self.aiml.inspect(self.target)
+        result = inspection.checks.get(self.rule.check)
+        self.user_properties.append((ARTIFACT_PROPERTY, inspection.to_dict()))
+        if result is not None and result.status == "skip":
+            pytest.skip(f"{self.target}: {result.summary}")
+        self.conclude(self.rule, self.target, artifact_findings(self.rule, inspection), None)
+
+    def reportinfo(self) -> tuple[Path, int | None, str]:
+        return self.path, None, f"{self.rule.code} {self.rule.slug}"
+
+
+class ArtifactFile(pytest.File):
+    """The generated items of one model artifact."""
+
+    def __init__(self, *, aiml: AimlSession, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.aiml = aiml
+
+    def collect(self) -> Iterable[pytest.Item]:
+        for rule in self.aiml.registry.artifact_rules():
+            yield ArtifactItem.from_parent(self, name=item_name(rule), aiml=self.aiml, rule=rule)
 
 
 class AimlRepository(pytest.Collector):

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from pytest_aiml import xdist_support
-from pytest_aiml.collect import RESULT_PROPERTY, AimlFile, AimlRepository, NotImported
+from pytest_aiml.collect import ARTIFACT_PROPERTY, RESULT_PROPERTY, AimlFile, AimlRepository, ArtifactFile, NotImported
 from pytest_aiml.engine.context import RepoContext
 from pytest_aiml.engine.dependencies import collect_pins
 from pytest_aiml.engine.discovery import FileKind, RepoFiles, discover
@@ -41,6 +41,10 @@ log = logging.getLogger("pytest_aiml")
 
 #: File kinds whose content the file rules read.
 SOURCE_KINDS = (FileKind.PYTHON, FileKind.NOTEBOOK)
+#: Options whose value is a path, which must be written ``--option=PATH``.
+PATH_OPTIONS = ("--aiml-report", "--aiml-baseline")
+#: Suffixes of files that are sniffed for model content although their name does not say so.
+CONTENT_SNIFFED_SUFFIXES = frozenset({"", ".dat", ".data", ".weights", ".params", ".state", ".model"})
 
 
 class AimlSession:
@@ -59,11 +63,23 @@ class AimlSession:
         self.config_waivers: list[Waiver] = []
         self.baseline_counts: dict[str, int] = {}
         self.today = dt.date.today()
+        self._inspections: dict[str, Any] = {}
+        self._artifact_context: Any = None
+        #: Inspections reported by artifact items, by path, for the report's inventory.
+        self.artifact_results: dict[str, dict[str, Any]] = {}
 
     @classmethod
     def start(cls, config: pytest.Config) -> AimlSession:
         rootdir = Path(str(config.rootpath)).resolve()
         invocation = Path(config.invocation_params.dir)
+        for option in PATH_OPTIONS:
+            if option in config.invocation_params.args:
+                # pytest picks the rootdir before plugin options are known, so it takes the
+                # separate PATH for a test path and may pick the wrong rootdir.
+                raise pytest.UsageError(
+                    f"pytest-aiml: write {option}=PATH with '=': pytest chooses the rootdir before it knows "
+                    f"plugin options, so a separate PATH after {option} is taken for a path to test"
+                )
         report = config.getoption("aiml_report") or config.getini("aiml_report") or None
         baseline = config.getoption("aiml_baseline")
         try:
@@ -115,6 +131,54 @@ class AimlSession:
     def source_files(self) -> frozenset[str]:
         return frozenset(self.repo.of_kind(*SOURCE_KINDS))
 
+    @cached_property
+    def artifact_files(self) -> frozenset[str]:
+        """Return the model artifacts: files named like models, plus unnamed files whose bytes are one."""
+        from pytest_aiml.artifacts import has_model_extension
+        from pytest_aiml.artifacts.sniff import NOT_A_MODEL, sniff_format
+        from pytest_aiml.engine.discovery import glob_matches
+
+        options = self.settings.artifacts
+        found = set()
+        for path in self.repo.paths:
+            if any(glob_matches(path, pattern) for pattern in options.exclude):
+                continue
+            if has_model_extension(path) or any(glob_matches(path, pattern) for pattern in options.include):
+                found.add(path)
+            elif Path(path).suffix.lower() in CONTENT_SNIFFED_SUFFIXES:
+                try:
+                    if sniff_format(self.repo.root / path) != NOT_A_MODEL:
+                        found.add(path)
+                except OSError as error:
+                    log.debug("cannot sniff %s: %s", path, error)
+        return frozenset(found)
+
+    @cached_property
+    def artifact_settings(self) -> Any:
+        from pytest_aiml.artifacts.settings import ArtifactSettings
+
+        options = self.settings.artifacts
+        return ArtifactSettings(
+            max_read_bytes=options.max_read_bytes,
+            extra_allowed_globals=options.allowed_globals,
+            allow_sklearn_classes=options.allow_sklearn_classes,
+            run_onnx_checker=options.onnx_checker,
+        )
+
+    def inspect(self, relative: str) -> Any:
+        """Inspect one artifact, once per process; nothing in it is ever executed."""
+        if relative not in self._inspections:
+            from pytest_aiml.artifacts.inspect import inspect_artifact
+            from pytest_aiml.artifacts.repository_context import build_repository_context
+
+            if self._artifact_context is None:
+                self._artifact_context = build_repository_context(self.repo.root, self.repo.paths)
+            self._inspections[relative] = inspect_artifact(
+                self.repo.root / relative, relative, root=self.repo.root, repo_files=self.repo.paths,
+                settings=self.artifact_settings, context=self._artifact_context,
+            )
+        return self._inspections[relative]
+
     def relative(self, path: Path) -> str:
         return Path(os.path.relpath(path, self.settings.rootdir)).as_posix()
 
@@ -162,9 +226,11 @@ class AimlSession:
         if not self.scope.explicit:
             return None
         relative = self.relative(file_path)
-        if relative not in self.source_files:
-            return None
-        return AimlFile.from_parent(parent, path=file_path, aiml=self)
+        if relative in self.source_files:
+            return AimlFile.from_parent(parent, path=file_path, aiml=self)
+        if relative in self.artifact_files and self.registry.artifact_rules():
+            return ArtifactFile.from_parent(parent, path=file_path, aiml=self)
+        return None
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_pycollect_makemodule(self, module_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
@@ -187,6 +253,10 @@ class AimlSession:
             for relative in sorted(self.source_files):
                 collector = AimlFile.from_parent(session, path=self.settings.rootdir / relative, aiml=self)
                 added.extend(item for item in session.genitems(collector) if item.nodeid not in known)
+            if self.registry.artifact_rules():
+                for relative in sorted(self.artifact_files):
+                    collector = ArtifactFile.from_parent(session, path=self.settings.rootdir / relative, aiml=self)
+                    added.extend(item for item in session.genitems(collector) if item.nodeid not in known)
         if self.scope.include_repository and self.registry.repo_rules():
             repository = AimlRepository.from_parent(session, name=".", nodeid=".", aiml=self)
             added.extend(session.genitems(repository))
@@ -195,9 +265,13 @@ class AimlSession:
     # -- results -------------------------------------------------------------------------
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.when != "call":
+            return
         for name, value in report.user_properties:
-            if name == RESULT_PROPERTY and report.when == "call":
+            if name == RESULT_PROPERTY:
                 self.results.append(dict(value, nodeid=report.nodeid, outcome=report.outcome))
+            elif name == ARTIFACT_PROPERTY:
+                self.artifact_results[value["rel_path"]] = value
 
     @cached_property
     def complete_run(self) -> bool:
@@ -228,7 +302,7 @@ class AimlSession:
         from pytest_aiml.report.build import build_report
         from pytest_aiml.report.writer import write_report
 
-        document = build_report(self.inventory, self.results, self.registry, summary)
+        document = build_report(self.inventory, self.results, self.registry, summary, self.artifact_results)
         self.config.pluginmanager.hook.pytest_aiml_amend_report(report=document)
         write_report(document, self.settings.report_path)
 

@@ -23,9 +23,23 @@ KNOWN_KEYS: Mapping[str, str] = {
     "select": "rule codes or family prefixes to run (default: all)",
     "ignore": "rule codes or family prefixes to skip",
     "exclude": "path globs, relative to the rootdir, that are never scanned",
-    "fail-on": "the lowest priority whose findings fail their item: critical, high, medium or low (default: low)",
+    "fail_on": "the lowest priority whose findings fail their item: critical, high, medium or low (default: low)",
     "waivers": "an array of tables: rules, paths, reason and expires of each waiver",
+    "artifacts": "a table: include, exclude, max_read_mb, allowed_globals, allow_sklearn_classes, onnx_checker",
 }
+ARTIFACT_KEYS = ("include", "exclude", "max_read_mb", "allowed_globals", "allow_sklearn_classes", "onnx_checker")
+
+
+@dataclass(frozen=True)
+class ArtifactOptions:
+    """``[tool.pytest-aiml.artifacts]``: which files are artifacts and how they are read."""
+
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    max_read_bytes: int = 4 * 1024**3
+    allowed_globals: tuple[str, ...] = ()
+    allow_sklearn_classes: bool = True
+    onnx_checker: bool = True
 
 
 @dataclass(frozen=True)
@@ -41,6 +55,7 @@ class Settings:
     baseline_path: Path | None = None
     baseline_update: bool = False
     strict_waivers: bool = False
+    artifacts: ArtifactOptions = field(default_factory=lambda: ArtifactOptions())
     #: The whole ``[tool.pytest-aiml]`` table as read, for sections parsed by their own modules.
     table: Mapping[str, Any] = field(default_factory=dict)
 
@@ -90,7 +105,8 @@ def load_settings(
     select = _codes(table, "select") + _split_codes(cli_select)
     ignore = _codes(table, "ignore") + _split_codes(cli_ignore)
     exclude = _strings(table, "exclude")
-    fail_on = _priority(cli_fail_on, "--aiml-fail-on") if cli_fail_on else _priority(table.get("fail-on", "low"), "fail-on")
+    fail_on = _priority(cli_fail_on, "--aiml-fail-on") if cli_fail_on else _priority(table.get("fail_on", "low"), "fail_on")
+    artifacts = _artifact_options(table.get("artifacts", {}))
     if baseline_update and baseline_path is None:
         raise ConfigError("--aiml-baseline-update", "needs --aiml-baseline PATH", "name the baseline file to write")
     return Settings(
@@ -103,7 +119,36 @@ def load_settings(
         baseline_path=baseline_path,
         baseline_update=baseline_update,
         strict_waivers=strict_waivers,
+        artifacts=artifacts,
         table=table,
+    )
+
+
+def _artifact_options(table: object) -> ArtifactOptions:
+    if not isinstance(table, dict):
+        raise ConfigError("artifacts", f"must be a table, not {table!r}", "write it as [tool.pytest-aiml.artifacts]")
+    unknown = sorted(set(table) - set(ARTIFACT_KEYS))
+    if unknown:
+        raise ConfigError(f"artifacts.{unknown[0]}", "unknown key", f"known keys are: {', '.join(ARTIFACT_KEYS)}")
+    max_read_mb = table.get("max_read_mb", 4096)
+    if isinstance(max_read_mb, bool) or not isinstance(max_read_mb, (int, float)) or max_read_mb <= 0:
+        raise ConfigError("artifacts.max_read_mb", f"must be a positive number, not {max_read_mb!r}", "write e.g. max_read_mb = 2048")
+    flags = {}
+    for key in ("allow_sklearn_classes", "onnx_checker"):
+        value = table.get(key, True)
+        if not isinstance(value, bool):
+            raise ConfigError(f"artifacts.{key}", f"must be true or false, not {value!r}")
+        flags[key] = value
+    allowed = _strings(table, "allowed_globals", prefix="artifacts.")
+    for entry in allowed:
+        if "." not in entry or entry.startswith(".") or entry.endswith("."):
+            raise ConfigError("artifacts.allowed_globals", f"invalid entry {entry!r}", "write 'module.name' or 'module.*'")
+    return ArtifactOptions(
+        include=tuple(_strings(table, "include", prefix="artifacts.")),
+        exclude=tuple(_strings(table, "exclude", prefix="artifacts.")),
+        max_read_bytes=int(max_read_mb * 1024 * 1024),
+        allowed_globals=tuple(allowed),
+        **flags,
     )
 
 
@@ -115,12 +160,12 @@ def _priority(value: object, key: str) -> Priority:
         raise ConfigError(key, f"invalid priority {value!r}", f"use one of {choices}") from None
 
 
-def _strings(table: Mapping[str, Any], key: str) -> list[str]:
+def _strings(table: Mapping[str, Any], key: str, prefix: str = "") -> list[str]:
     value = table.get(key, [])
     if isinstance(value, str):
         value = [value]
     if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
-        raise ConfigError(key, f"must be a list of strings, not {value!r}", f'write it as {key} = ["..."]')
+        raise ConfigError(prefix + key, f"must be a list of strings, not {value!r}", f'write it as {key} = ["..."]')
     return value
 
 

@@ -215,10 +215,6 @@ def versioning_result(evidence: VersionEvidence) -> CheckResult:
     return CheckResult(
         STATUS_FAIL,
         "No model versioning: no version in the file name, format metadata or a sidecar, and no DVC, Git LFS or registry tracking",
-        (
-            "put a version in the file name (model_v1.2.0.pt) or format metadata,",
-            "or track the file with DVC or Git LFS, or register it in MLflow",
-        ),
     )
 
 
@@ -229,5 +225,4 @@ def documentation_result(rel_path: str, context: RepositoryContext) -> CheckResu
     return CheckResult(
         STATUS_FAIL,
         "undocumented: no model card beside the file and no document names it",
-        ("add a README.md or MODEL_CARD.md in the model's folder, or describe the file in the docs",),
     )

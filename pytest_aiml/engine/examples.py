@@ -14,7 +14,7 @@ from pytest_aiml.engine.dependencies import collect_pins
 from pytest_aiml.engine.discovery import discover
 from pytest_aiml.engine.findings import Finding
 from pytest_aiml.engine.inventory import build_inventory
-from pytest_aiml.engine.rule import Example, FileRule, RepoRule, Rule
+from pytest_aiml.engine.rule import ArtifactRule, Example, FileRule, RepoRule, Rule
 from pytest_aiml.engine.runner import analyze_text, applicable_rules
 
 
@@ -30,7 +30,10 @@ def run_example(rule: type[Rule], example: Example) -> list[Finding]:
         for relative, content in example.files.items():
             target = root / relative
             target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(content, encoding="utf-8")
+            if isinstance(content, bytes):
+                target.write_bytes(content)
+            else:
+                target.write_text(content, encoding="utf-8")
         repo = discover(root)
         if issubclass(rule, FileRule):
             context = RepoContext(pins=collect_pins(repo))
@@ -41,5 +44,11 @@ def run_example(rule: type[Rule], example: Example) -> list[Finding]:
             return list(analysis.findings)
         if issubclass(rule, RepoRule):
             return list(rule().check(build_inventory(repo)))
+        if issubclass(rule, ArtifactRule):
+            from pytest_aiml.artifacts.inspect import inspect_artifact
+            from pytest_aiml.rules.artifacts import artifact_findings
+
+            inspection = inspect_artifact(root / example.path, example.path, root=root, repo_files=repo.paths)
+            return artifact_findings(rule, inspection)
     raise TypeError(f"{rule!r} is neither a FileRule nor a RepoRule")
 

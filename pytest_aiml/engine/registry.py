@@ -5,14 +5,16 @@ from __future__ import annotations
 import importlib
 from collections.abc import Iterable, Iterator, Sequence
 
-from pytest_aiml.engine.rule import CODE_PATTERN, SLUG_PATTERN, FileRule, RepoRule, Rule
+from pytest_aiml.engine.rule import CODE_PATTERN, SLUG_PATTERN, ArtifactRule, FileRule, RepoRule, Rule
 
 #: Modules that define the built-in rules; each exposes ``RULES``.
 BUILTIN_RULE_MODULES = (
     "pytest_aiml.rules.security",
+    "pytest_aiml.rules.supply_chain",
     "pytest_aiml.rules.serving",
     "pytest_aiml.rules.llm",
     "pytest_aiml.rules.mlops",
+    "pytest_aiml.rules.artifacts",
 )
 
 
@@ -69,6 +71,9 @@ class RuleRegistry:
     def repo_rules(self) -> list[type[RepoRule]]:
         return [rule for rule in self if issubclass(rule, RepoRule)]
 
+    def artifact_rules(self) -> list[type[ArtifactRule]]:
+        return [rule for rule in self if issubclass(rule, ArtifactRule)]
+
 
 def builtin_rules() -> RuleRegistry:
     registry = RuleRegistry()
@@ -89,7 +94,7 @@ def validate_rule(rule: type[Rule]) -> None:
         raise RuleError(f"rule {name} has code {rule.code!r}; codes are 'AIML' and three digits, like 'AIML101'")
     if not SLUG_PATTERN.match(rule.slug):
         raise RuleError(f"rule {name} has slug {rule.slug!r}; slugs are lowercase words joined by '-'")
-    if not (issubclass(rule, FileRule) or issubclass(rule, RepoRule)):
-        raise RuleError(f"rule {name} must subclass FileRule or RepoRule")
+    if not issubclass(rule, (FileRule, RepoRule, ArtifactRule)):
+        raise RuleError(f"rule {name} must subclass FileRule, RepoRule or ArtifactRule")
     if not rule.INVALID or not rule.VALID:
         raise RuleError(f"rule {rule.code} ({name}) needs at least one VALID and one INVALID example")

@@ -64,14 +64,16 @@ class Scope(str, enum.Enum):
 class Example:
     """A source example of a rule.
 
-    File rules take ``source`` as the content of ``path``. Repository rules take
-    ``files``, a small repository given as relative path -> content; ``source`` is
-    then ignored. An ``INVALID`` example may name the lines the rule must report.
+    File rules take ``source`` as the content of ``path``, with ``files`` as the rest
+    of the repository. Repository rules take ``files``, a small repository given as
+    relative path -> content. Artifact rules inspect the file ``path`` of ``files``,
+    whose content may be bytes. An ``INVALID`` example may name the lines the rule
+    must report.
     """
 
     source: str = ""
     path: str = "example.py"
-    files: Mapping[str, str] = field(default_factory=dict)
+    files: Mapping[str, str | bytes] = field(default_factory=dict)
     lines: tuple[int, ...] = ()
 
 
@@ -127,6 +129,14 @@ class FileRule(Rule, cst.BatchableCSTVisitor):
     @classmethod
     def matches_text(cls, text: str) -> bool:
         return not cls.prefilter or any(fragment in text for fragment in cls.prefilter)
+
+
+class ArtifactRule(Rule):
+    """One check of the artifact inspection (safety, versioning, validity, documentation) as a rule."""
+
+    scope: ClassVar[Scope] = Scope.ARTIFACT
+    #: The name of the check in ``ArtifactInspection.checks``.
+    check: ClassVar[str]
 
 
 class RepoRule(Rule):

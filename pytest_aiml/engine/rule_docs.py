@@ -46,6 +46,10 @@ def _examples(examples: Iterable[Example]) -> list[str]:
         if example.source:
             lines += [f"`{example.path}`:", "", "```python", example.source.rstrip("\n"), "```", ""]
         for path, content in sorted(example.files.items()):
+            if isinstance(content, bytes):
+                preview = repr(content[:48]) + (" ..." if len(content) > 48 else "")
+                lines += [f"`{path}`: {len(content)} bytes, starting `{preview}`", ""]
+                continue
             language = "python" if path.endswith(".py") else "text"
             lines += [f"`{path}`:", "", f"```{language}", content.rstrip("\n"), "```", ""]
     return lines

@@ -29,6 +29,8 @@ from hypothesis import HealthCheck, Phase, Verbosity
 from hypothesis.database import DirectoryBasedExampleDatabase
 from hypothesis.errors import DeadlineExceeded, Flaky, HypothesisException
 
+# NOTE: the strategies and comparisons import NumPy, so running any property needs
+# NumPy even for text-only specs, while NumPy is only an optional dependency.
 from pytest_aiml import strategies
 from pytest_aiml.properties.invariants import (
     PROPERTY_CHECKS,

@@ -177,6 +177,8 @@ def _pandas_difference(
         return f"{_at(where)}{kinds}"
     if not hasattr(reference, "columns"):
         return _difference(reference.to_numpy(), candidate.to_numpy(), tolerance, names, where)
+    # The index is not compared: a row transformed alone keeps its label, and a
+    # serving twin may reset it without changing any value.
     if list(reference.columns) != list(candidate.columns):
         columns = f"{names[0]} has columns {list(reference.columns)!r}, {names[1]} has {list(candidate.columns)!r}"
         return f"{_at(where)}{columns}"
@@ -218,8 +220,9 @@ def _array_difference(
     if one_sided_nan.any():
         shown_index = tuple(int(i) for i in np.argwhere(one_sided_nan)[0]) if agree.ndim else ()
     else:
-        shown_index = np.unravel_index(int(np.argmax(np.where(numeric, np.nan_to_num(absolute, nan=np.inf), -1.0))), agree.shape)
-        shown_index = tuple(int(i) for i in shown_index)
+        # inf - inf is NaN, and such a pair differs without bound.
+        ranked = np.where(numeric, np.where(np.isnan(absolute), np.inf, absolute), -1.0)
+        shown_index = tuple(int(i) for i in np.unravel_index(int(np.argmax(ranked)), agree.shape))
 
     count = int((~agree).sum())
     lead = "the first NaN on one side only is" if one_sided_nan.any() else "the largest difference is"

@@ -150,7 +150,8 @@ def check_batch_invariant(target: CheckTarget, example: Any) -> None:
     output_rows = _row_count(batch_output)
     if output_rows != rows:
         raise PropertyViolation(
-            f"The output has {output_rows} rows for a batch of {rows}, so it cannot match the rows transformed one by one."
+            f"The output has {output_rows} rows for a batch of {rows}, "
+            "so it cannot match the rows transformed one by one."
         )
     for row in range(rows):
         alone = _call(target.function, _take_rows(example, row), name)

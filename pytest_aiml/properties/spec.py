@@ -505,7 +505,9 @@ def _parse_value_range(reader: _TableReader, dtype: DtypeInfo) -> tuple[float | 
         if dtype.kind == "b":
             raise ConfigError(key, "a bool value has no range", f"remove {name}")
         if dtype.is_integer and not float(value).is_integer():
-            raise ConfigError(key, f"{value!r} is not a whole number, but dtype is {dtype.name}", "use an integer bound")
+            raise ConfigError(
+                key, f"{value!r} is not a whole number, but dtype is {dtype.name}", "use an integer bound"
+            )
         if not dtype.min_value <= value <= dtype.max_value:
             raise ConfigError(
                 key,
@@ -600,7 +602,9 @@ def _parse_output_shape(
         try:
             names = expression_names(entry)
         except ShapeExpressionError as error:
-            raise ConfigError(entry_key, str(error), "write an integer, a dimension name or e.g. \"features * 2\"") from None
+            raise ConfigError(
+                entry_key, str(error), 'write an integer, a dimension name or e.g. "features * 2"'
+            ) from None
         unknown = [name for name in names if name not in known_names]
         if unknown:
             available = ", ".join(known_names) or "none"
@@ -649,7 +653,11 @@ def _parse_property_list(reader: _TableReader, *, matches: str | None, inverse: 
     key = reader.child_key("properties")
     value = reader.values.get("properties", [])
     if not isinstance(value, Sequence) or isinstance(value, str):
-        raise ConfigError(key, f"expected an array of strings, got {_toml_type(value)} {value!r}", 'write e.g. ["deterministic", "finite"]')
+        raise ConfigError(
+            key,
+            f"expected an array of strings, got {_toml_type(value)} {value!r}",
+            'write e.g. ["deterministic", "finite"]',
+        )
     names: list[str] = []
     for position, name in enumerate(value):
         entry_key = f"{key}[{position}]"
@@ -678,39 +686,72 @@ def _parse_property_list(reader: _TableReader, *, matches: str | None, inverse: 
 
 def _check_properties_apply(spec: PreprocessingSpec, reader: _TableReader) -> None:
     """Reject properties that the spec's input kind or output declaration cannot support."""
+    _check_output_declared(spec, reader)
     kind = spec.input.kind
     properties_key = reader.child_key("properties")
-    output_key = reader.child_key("output")
-
-    def reject(key: str, problem: str, fix: str) -> None:
-        raise ConfigError(key, problem, fix)
-
-    if "shape" in spec.properties and spec.output.shape is None:
-        reject(f"{output_key}.shape", 'property "shape" needs the expected output shape', 'set output = { shape = "same" } or a list')
-    if "dtype" in spec.properties and spec.output.dtype is None:
-        reject(f"{output_key}.dtype", 'property "dtype" needs the expected output dtype', 'set output = { dtype = "same" } or a dtype name')
-
-    has_range = spec.output.min_value is not None or spec.output.max_value is not None
-    if "bounded" in spec.properties and not has_range:
-        reject(f"{output_key}.min", 'property "bounded" needs an output range', "set output.min, output.max or both")
-    if has_range and "bounded" not in spec.properties:
-        reject(f"{output_key}.min", 'an output range is set but "bounded" is not in properties', 'add "bounded" to properties or remove output.min and output.max')
-    if "monotonic" in reader.values and "monotonic" not in spec.properties:
-        reject(reader.child_key("monotonic"), 'a direction is set but "monotonic" is not in properties', 'add "monotonic" to properties or remove the monotonic key')
 
     if "batch_invariant" in spec.properties:
         if kind not in ("array", "frame"):
-            reject(properties_key, f'"batch_invariant" needs a batch, but the input kind is {kind}', 'use an array or frame input or remove "batch_invariant"')
+            raise ConfigError(
+                properties_key,
+                f'"batch_invariant" needs a batch, but the input kind is {kind}',
+                'use an array or frame input or remove "batch_invariant"',
+            )
         if isinstance(spec.input, ArrayInput) and not (spec.input.shape and isinstance(spec.input.shape[0], str)):
-            reject(
+            raise ConfigError(
                 f"{reader.child_key('input')}.shape",
                 f'"batch_invariant" needs a named batch dimension first, got shape {list(spec.input.shape)!r}',
                 'name the first dimension, e.g. shape = ["batch", 4]',
             )
     if "no_mutation" in spec.properties and kind not in ("array", "frame"):
-        reject(properties_key, f'"no_mutation" cannot fail for {kind} inputs, which are immutable', 'remove "no_mutation"')
+        raise ConfigError(
+            properties_key,
+            f'"no_mutation" cannot fail for {kind} inputs, which are immutable',
+            'remove "no_mutation"',
+        )
     if "monotonic" in spec.properties and kind not in ("array", "scalar"):
-        reject(properties_key, f'"monotonic" needs ordered inputs, but the input kind is {kind}', 'use an array or scalar input or remove "monotonic"')
+        raise ConfigError(
+            properties_key,
+            f'"monotonic" needs ordered inputs, but the input kind is {kind}',
+            'use an array or scalar input or remove "monotonic"',
+        )
+
+
+def _check_output_declared(spec: PreprocessingSpec, reader: _TableReader) -> None:
+    """Reject a property without the output declaration it checks, and a declaration no property uses."""
+    output_key = reader.child_key("output")
+    if "shape" in spec.properties and spec.output.shape is None:
+        raise ConfigError(
+            f"{output_key}.shape",
+            'property "shape" needs the expected output shape',
+            'set output = { shape = "same" } or a list',
+        )
+    if "dtype" in spec.properties and spec.output.dtype is None:
+        raise ConfigError(
+            f"{output_key}.dtype",
+            'property "dtype" needs the expected output dtype',
+            'set output = { dtype = "same" } or a dtype name',
+        )
+
+    has_range = spec.output.min_value is not None or spec.output.max_value is not None
+    if "bounded" in spec.properties and not has_range:
+        raise ConfigError(
+            f"{output_key}.min",
+            'property "bounded" needs an output range',
+            "set output.min, output.max or both",
+        )
+    if has_range and "bounded" not in spec.properties:
+        raise ConfigError(
+            f"{output_key}.min",
+            'an output range is set but "bounded" is not in properties',
+            'add "bounded" to properties or remove output.min and output.max',
+        )
+    if "monotonic" in reader.values and "monotonic" not in spec.properties:
+        raise ConfigError(
+            reader.child_key("monotonic"),
+            'a direction is set but "monotonic" is not in properties',
+            'add "monotonic" to properties or remove the monotonic key',
+        )
 
 
 # --- reading TOML values ----------------------------------------------------
@@ -786,7 +827,9 @@ class _TableReader:
 
 def _require_mapping(value: Any, key: str) -> Mapping[str, Any]:
     if not isinstance(value, Mapping):
-        raise ConfigError(key, f"expected a table, got {_toml_type(value)} {value!r}", "write it as { key = value, ... }")
+        raise ConfigError(
+            key, f"expected a table, got {_toml_type(value)} {value!r}", "write it as { key = value, ... }"
+        )
     return value
 
 

@@ -8,6 +8,7 @@ start with ``x_`` (see ``docs/report.md``).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from pathlib import PurePosixPath
 from typing import Any
 
 from pytest_aiml import __version__
@@ -22,13 +23,21 @@ PRIORITIES = [priority.value for priority in Priority]
 
 
 def build_report(
-    inventory: Inventory, results: Sequence[Mapping[str, Any]], registry: RuleRegistry, summary: RunSummary
+    inventory: Inventory,
+    results: Sequence[Mapping[str, Any]],
+    registry: RuleRegistry,
+    summary: RunSummary,
+    artifacts: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """Return the report document; ``results`` are the payloads the generated items recorded."""
+    """Return the report document.
+
+    ``results`` are the payloads the generated items recorded; ``artifacts`` the
+    inspections of the artifacts whose items ran, by path.
+    """
     ordered = sorted(results, key=lambda result: (result.get("nodeid", ""), result.get("code", "")))
     maturity = mlops_maturity(inventory)
     analysis: dict[str, Any] = {
-        "inventory": inventory_section(inventory),
+        "inventory": inventory_section(inventory, artifacts or {}),
         "frameworks": frameworks_section(inventory),
         "mlops_maturity": maturity,
         "training": training_section(inventory),
@@ -54,19 +63,38 @@ def human_size(size: int) -> str:
     raise AssertionError("unreachable")
 
 
-def inventory_section(inventory: Inventory) -> dict[str, Any]:
-    models = [
-        {
-            "name": model.name,
-            "framework": model.framework,
-            # NOTE: the type is null until the artifact is inspected; a file name cannot tell it.
-            "type": None,
-            "location": model.location,
-            "size": human_size(model.size_bytes),
-            "version": model.version,
-        }
-        for model in inventory.models
-    ]
+def inventory_section(inventory: Inventory, artifacts: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """List the models: from their inspection where an artifact item ran, else from the file name."""
+    models = []
+    inspected_paths = set(artifacts)
+    for location, inspection in sorted(artifacts.items()):
+        if inspection["format"] == "not-a-model":
+            continue
+        models.append(
+            {
+                "name": PurePosixPath(location).stem,
+                "framework": inspection["framework"] or "unknown",
+                "type": inspection["model_type"],
+                "location": location,
+                "size": human_size(inspection["size_bytes"]),
+                "version": inspection["version"],
+            }
+        )
+    for model in inventory.models:
+        if model.location in inspected_paths:
+            continue
+        models.append(
+            {
+                "name": model.name,
+                "framework": model.framework,
+                # A file name alone cannot tell the model's type; the inspection can.
+                "type": None,
+                "location": model.location,
+                "size": human_size(model.size_bytes),
+                "version": model.version,
+            }
+        )
+    models.sort(key=lambda model: model["location"])
     return {
         "models": models,
         "total_training_scripts": len(inventory.training_scripts),

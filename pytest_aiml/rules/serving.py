@@ -38,7 +38,7 @@ DATA_CONTAINERS = frozenset(
         "numpy.array", "numpy.asarray", "numpy.asanyarray", "numpy.stack", "numpy.concatenate", "pandas.DataFrame",
         "pandas.Series", "pandas.json_normalize", "torch.tensor", "torch.as_tensor", "torch.from_numpy",
         "torch.Tensor", "builtins.list", "builtins.dict", "builtins.tuple", "builtins.str", "json.loads",
-        "json.dumps",
+        "json.dumps", "ray.data.from_items", "ray.data.from_pandas",
     }
 )
 _PATH_PARAMETER = re.compile(r"\{(\w+)")

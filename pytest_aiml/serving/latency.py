@@ -255,6 +255,10 @@ def collect_cuda_samples(call: Callable[[], Any], plan: SamplingPlan) -> list[in
 
     The loop's own limits (``min_s``, ``max_s``) use the host clock, which is
     only read after each call has been synchronised.
+
+    NOTE: the events sit on torch's current stream. An onnxruntime CUDA session
+    runs on its own stream, so its samples are right only because ``run`` returns
+    after copying outputs to the host. This path has not been run on a GPU yet.
     """
     import torch
 

@@ -86,7 +86,7 @@ def test_unknown_config_key_is_usage_error(pytester: pytest.Pytester) -> None:
     )
     result = pytester.runpytest("--aiml", "-p", "no:cacheprovider")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*pytest-aiml*selekt: unknown key 'selekt' (known keys are: exclude, fail-on, ignore, select, waivers)*"])
+    result.stderr.fnmatch_lines(["*pytest-aiml*selekt: unknown key 'selekt' (known keys are: artifacts, exclude, fail_on, ignore, select, waivers)*"])
 
 
 def test_unknown_rule_code_is_usage_error(pytester: pytest.Pytester) -> None:
@@ -144,3 +144,9 @@ def test_last_failed_reruns_aiml_items(pytester: pytest.Pytester) -> None:
     first.assert_outcomes(failed=1, passed=1)
     rerun = pytester.runpytest("--aiml", "--aiml-select", "AIML101", "--lf")
     rerun.assert_outcomes(failed=1, deselected=1)
+
+
+def test_report_path_needs_equals_sign(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest("--aiml", "--aiml-report", "out.yaml", "-p", "no:cacheprovider")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*write --aiml-report=PATH with '='*"])

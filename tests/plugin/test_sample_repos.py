@@ -21,7 +21,7 @@ def _expected(name: str) -> dict[str, Any]:
 
 def _run(pytester: pytest.Pytester, name: str, *extra: str) -> tuple[pytest.RunResult, dict[str, Any]]:
     shutil.copytree(FIXTURES / name, pytester.path, dirs_exist_ok=True)
-    result = pytester.runpytest("--aiml", "--aiml-report", "report.yaml", "-p", "no:cacheprovider", *extra)
+    result = pytester.runpytest("--aiml", "--aiml-report=report.yaml", "-p", "no:cacheprovider", *extra)
     report = yaml.safe_load((pytester.path / "report.yaml").read_text(encoding="utf-8"))
     return result, report
 
@@ -88,8 +88,8 @@ def test_clean_repository_report_sections(pytester: pytest.Pytester) -> None:
 
 def test_xdist_report_equals_serial_report(pytester: pytest.Pytester) -> None:
     shutil.copytree(FIXTURES / "bad-ml-repo", pytester.path, dirs_exist_ok=True)
-    pytester.runpytest("--aiml", "--aiml-report", "serial.yaml", "-p", "no:cacheprovider")
-    pytester.runpytest("--aiml", "--aiml-report", "xdist.yaml", "-n", "2", "-p", "no:cacheprovider")
+    pytester.runpytest("--aiml", "--aiml-report=serial.yaml", "-p", "no:cacheprovider")
+    pytester.runpytest("--aiml", "--aiml-report=xdist.yaml", "-n", "2", "-p", "no:cacheprovider")
     serial = (pytester.path / "serial.yaml").read_text(encoding="utf-8")
     xdist = (pytester.path / "xdist.yaml").read_text(encoding="utf-8")
     assert xdist == serial

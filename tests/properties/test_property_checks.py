@@ -326,7 +326,7 @@ def test_database_replays_saved_failure(tmp_path):
     assert second.examples_run <= first.examples_run
 
 
-def test_database_folder_per_property_and_none_when_derandomized(tmp_path):
+def test_database_folder_per_property(tmp_path):
     spec = load_spec(SOUND_SPECS["standardize"])
     settings = PropertySettings(database_dir=tmp_path)
     folders = {database_directory(settings, spec, name) for name in spec.properties}
