@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import pytest
 
@@ -81,6 +81,14 @@ def result_payload(rule: type[Rule], target: str, verdict: Verdict, declared: Se
     }
 
 
+def skip_item(reason: str) -> NoReturn:
+    """Skip the running item, reported at the item's location rather than inside the plugin.
+
+    Every item here returns a line number from ``reportinfo``, which pytest requires for this.
+    """
+    raise pytest.skip.Exception(reason, _use_item_location=True)
+
+
 class AimlItem(pytest.Item):
     """Base of every generated item: carries the ``aiml`` marker and renders failures plainly."""
 
@@ -123,7 +131,7 @@ class RuleItem(AimlItem):
         self.conclude(self.rule, self.target, self.findings, self.target)
 
     def reportinfo(self) -> tuple[Path, int | None, str]:
-        line = self.findings[0].line - 1 if self.findings and self.findings[0].line else None
+        line = self.findings[0].line - 1 if self.findings and self.findings[0].line else 0
         return self.path, line, f"{self.rule.code} {self.rule.slug}"
 
 
@@ -160,7 +168,7 @@ class RepoRuleItem(AimlItem):
         self.conclude(self.rule, ".", findings, None)
 
     def reportinfo(self) -> tuple[Path, int | None, str]:
-        return self.aiml.settings.rootdir, None, f"{self.rule.code} {self.rule.slug} (repository)"
+        return self.aiml.settings.rootdir, 0, f"{self.rule.code} {self.rule.slug} (repository)"
 
 
 class AimlFile(pytest.File):
@@ -204,11 +212,11 @@ class ArtifactItem(AimlItem):
         result = inspection.checks.get(self.rule.check)
         self.user_properties.append((ARTIFACT_PROPERTY, inspection.to_dict()))
         if result is not None and result.status == "skip":
-            pytest.skip(f"{self.target}: {result.summary}")
+            skip_item(f"{self.target}: {result.summary}")
         self.conclude(self.rule, self.target, artifact_findings(self.rule, inspection), None)
 
     def reportinfo(self) -> tuple[Path, int | None, str]:
-        return self.path, None, f"{self.rule.code} {self.rule.slug}"
+        return self.path, 0, f"{self.rule.code} {self.rule.slug}"
 
 
 class ArtifactFile(pytest.File):

@@ -42,13 +42,13 @@ PICKLE_REJECTION = (
     "format that holds data only: safetensors or a torch.save state dict for PyTorch weights, ONNX for a "
     "runnable graph, skops for scikit-learn estimators, NumPy .npy/.npz for plain arrays"
 )
-#: Load options that would turn off the protection the loader promises.
+#: Loader options and the only value each may take: any other value would allow pickles.
 _FORCED_OPTIONS: Mapping[str, object] = {"weights_only": True, "allow_pickle": False}
 _FORBIDDEN_OPTIONS = frozenset({"pickle_module"})
 
 
 class ArtifactLoadError(RuntimeError):
-    """A model file that ``aiml_load_model`` did not load; ``path`` is the file."""
+    """A model file that ``aiml_load_model`` did not load. ``path`` is the file."""
 
     def __init__(self, path: Path, problem: str) -> None:
         self.path = path
@@ -111,14 +111,18 @@ def inspect_repository_artifacts(root: Path) -> list[ArtifactInspection]:
 def load_model(path: str | os.PathLike[str], **options: Any) -> Any:
     """Inspect the model file at ``path`` and load it when its safety check passes.
 
-    Returns what the format's own loader returns: a state dict or other object of
-    ``torch.load(weights_only=True, map_location="cpu")`` for ``torch.save`` files,
-    a ``torch.jit.ScriptModule``, a ``torch.export.ExportedProgram`` for ``.pt2``
-    archives, an onnxruntime ``InferenceSession`` on the CPU provider once
-    ``onnx.checker`` passes, a dict of tensors for safetensors, an array for ``.npy``
-    and a dict of arrays for ``.npz``. ``options`` go to that loader (``mmap=True``,
-    ``providers=[...]``, ``sess_options=...``), except those that would allow
-    pickles, which raise ``ValueError``.
+    Returns what the format's own loader returns:
+
+    - ``torch.save`` files (zip or legacy): the object of
+      ``torch.load(path, weights_only=True, map_location="cpu")``, usually a state dict;
+    - TorchScript archives: the ``torch.jit.ScriptModule``;
+    - ``torch.export`` archives (``.pt2``): the ``torch.export.ExportedProgram``;
+    - ONNX: an onnxruntime ``InferenceSession`` on the CPU provider, once
+      ``onnx.checker`` passes;
+    - safetensors: a dict of tensors; ``.npy``: an array; ``.npz``: a dict of arrays.
+
+    ``options`` go to that loader (``mmap=True``, ``providers=[...]``,
+    ``sess_options=...``). Options that would allow pickles raise ``ValueError``.
 
     Raises ``FileNotFoundError`` for a missing file, ``UnsafeArtifactError`` when
     the safety check is not "pass" (unscannable files and Git LFS pointers
@@ -136,7 +140,7 @@ def load_model(path: str | os.PathLike[str], **options: Any) -> Any:
     _check_options(options)
     file = Path(path)
     if not file.is_file():
-        raise FileNotFoundError(f"model file not found: {file}")
+        raise FileNotFoundError(f"model file not found (missing, or not a regular file): {file}")
     # Safety depends only on the file's bytes (and, for ONNX, its own folder), so the
     # file is inspected as a repository of one file: no repository walk per load.
     inspection = inspect_artifact(file, file.name, root=file.parent, repo_files=(file.name,), settings=ArtifactSettings())
@@ -147,8 +151,9 @@ def load_model(path: str | os.PathLike[str], **options: Any) -> Any:
 
 
 def _check_options(options: Mapping[str, Any]) -> None:
-    for name in sorted(_FORBIDDEN_OPTIONS & options.keys()):
-        raise ValueError(f"{name}= is not accepted: aiml_load_model never loads files through pickle")
+    forbidden = sorted(_FORBIDDEN_OPTIONS & options.keys())
+    if forbidden:
+        raise ValueError(f"{forbidden[0]}= is not accepted: aiml_load_model never loads files through pickle")
     for name, required in _FORCED_OPTIONS.items():
         if name in options and options[name] is not required:
             raise ValueError(
@@ -235,10 +240,12 @@ def _load_safetensors(file: Path, options: dict[str, Any]) -> Any:
 def _load_numpy(file: Path, format_name: str, options: dict[str, Any]) -> Any:
     import numpy
 
+    from pytest_aiml.artifacts import sniff
+
     options["allow_pickle"] = False
     try:
         loaded = numpy.load(str(file), **options)
-        if format_name == "npz":
+        if format_name == sniff.NPZ:
             # Copy the arrays out so that no open archive is left behind.
             with loaded as archive:
                 return {name: archive[name] for name in archive.files}

@@ -22,3 +22,13 @@ def pytest_aiml_register_rules(registry: RuleRegistry) -> None:
 @pytest.hookspec
 def pytest_aiml_amend_report(report: dict[str, Any]) -> None:
     """Change the ``aiml_analysis`` document in place before it is validated and written."""
+
+
+@pytest.hookspec(firstresult=True)
+def pytest_aiml_load_model(spec: Any, root: Any) -> tuple[Any, Any] | None:
+    """Return ``(torch_model, onnx_session)`` for a declared model, or None to let pytest-aiml load it.
+
+    ``spec`` is a :class:`pytest_aiml.serving.spec.ModelSpec`; either element may be
+    None to keep pytest-aiml's own loader for that side. Use it for models that need
+    custom construction, remote weights already cached, or a specific provider.
+    """

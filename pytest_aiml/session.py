@@ -35,7 +35,9 @@ from pytest_aiml.outcomes import Verdict, settle
 from pytest_aiml.report.summary import RunSummary, summarize
 from pytest_aiml.waivers import marker_waivers
 from pytest_aiml.engine.runner import FileAnalysis, analyze_text, applicable_rules
-from pytest_aiml.settings import Settings, load_settings
+from pytest_aiml.declared import PREPROCESSING_PROPERTY, SERVING_PROPERTY, DeclaredFile
+from pytest_aiml.engine.discovery import glob_matches
+from pytest_aiml.settings import Settings, load_declarations, load_settings
 
 log = logging.getLogger("pytest_aiml")
 
@@ -67,6 +69,12 @@ class AimlSession:
         self._artifact_context: Any = None
         #: Inspections reported by artifact items, by path, for the report's inventory.
         self.artifact_results: dict[str, dict[str, Any]] = {}
+        self.preprocessing_specs: tuple[Any, ...] = ()
+        self.declared_models: tuple[Any, ...] = ()
+        self._functions: dict[str, Any] = {}
+        #: Measurements of the declared checks, for the report.
+        self.preprocessing_results: list[dict[str, Any]] = []
+        self.serving_results: list[dict[str, Any]] = []
 
     @classmethod
     def start(cls, config: pytest.Config) -> AimlSession:
@@ -99,6 +107,7 @@ class AimlSession:
                 if not every_rule.matching(selector):
                     raise ConfigError(source, f"names unknown rule code {selector!r}", f"known codes: {', '.join(every_rule.codes())}")
             waivers = config_waivers(settings.table.get("waivers"), lambda code: bool(every_rule.matching(code)))
+            declarations = load_declarations(settings)
             baseline_counts = {}
             if settings.baseline_path is not None and not settings.baseline_update:
                 baseline_counts = dict(Baseline.load(settings.baseline_path).counts)
@@ -108,6 +117,7 @@ class AimlSession:
         session.all_rules = every_rule
         session.config_waivers = waivers
         session.baseline_counts = baseline_counts
+        session.preprocessing_specs, session.declared_models = declarations
         return session
 
     # -- repository ----------------------------------------------------------------------
@@ -179,6 +189,52 @@ class AimlSession:
             )
         return self._inspections[relative]
 
+    @cached_property
+    def model_specs(self) -> tuple[Any, ...]:
+        """Return the declared models, then the TorchScript/ONNX pairs found beside each other."""
+        if not self.registry.matching("AIML81"):
+            return self.declared_models
+        from pytest_aiml.serving.spec import pair_artifacts
+
+        declared_onnx = {spec.onnx.resolve() for spec in self.declared_models if spec.onnx is not None}
+        paired = [
+            spec for spec in pair_artifacts(self.repo.root, [Path(path) for path in self.repo.paths])
+            if spec.onnx is not None and spec.onnx.resolve() not in declared_onnx
+            and not any(glob_matches(self.relative(spec.onnx), pattern) for pattern in self.settings.artifacts.exclude)
+        ]
+        return (*self.declared_models, *paired)
+
+    @property
+    def has_declarations(self) -> bool:
+        return bool(self.preprocessing_specs or self.model_specs)
+
+    def preprocessing_functions(self, spec: Any) -> Any:
+        if spec.function not in self._functions:
+            from pytest_aiml.properties.resolve import resolve_spec_functions
+
+            self._functions[spec.function] = resolve_spec_functions(spec, self.settings.rootdir)
+        return self._functions[spec.function]
+
+    @cached_property
+    def hypothesis_directory(self) -> Path | None:
+        """Return the example database folder under the pytest cache, or None without a cache."""
+        cache = getattr(self.config, "cache", None)
+        return Path(cache.mkdir("aiml-hypothesis")) if cache is not None else None
+
+    def unsafe_model_files(self, model: Any) -> tuple[str, str] | None:
+        """Inspect a model's files before anything loads them; return the first unsafe one and why."""
+        for path in (model.torch, model.weights, model.onnx):
+            if path is None:
+                continue
+            relative = self.relative(Path(path))
+            if relative.startswith("../"):
+                continue
+            safety = self.inspect(relative).checks.get("safety")
+            if safety is not None and safety.failed:
+                details = "; ".join(safety.details[:5])
+                return relative, f"{safety.summary}{': ' + details if details else ''}"
+        return None
+
     def relative(self, path: Path) -> str:
         return Path(os.path.relpath(path, self.settings.rootdir)).as_posix()
 
@@ -230,6 +286,8 @@ class AimlSession:
             return AimlFile.from_parent(parent, path=file_path, aiml=self)
         if relative in self.artifact_files and self.registry.artifact_rules():
             return ArtifactFile.from_parent(parent, path=file_path, aiml=self)
+        if relative == "pyproject.toml" and self.has_declarations:
+            return DeclaredFile.from_parent(parent, path=file_path, aiml=self)
         return None
 
     @pytest.hookimpl(tryfirst=True)
@@ -257,6 +315,9 @@ class AimlSession:
                 for relative in sorted(self.artifact_files):
                     collector = ArtifactFile.from_parent(session, path=self.settings.rootdir / relative, aiml=self)
                     added.extend(item for item in session.genitems(collector) if item.nodeid not in known)
+        if not self.scope.explicit and self.has_declarations:
+            declared = DeclaredFile.from_parent(session, path=self.settings.rootdir / "pyproject.toml", aiml=self)
+            added.extend(item for item in session.genitems(declared) if item.nodeid not in known)
         if self.scope.include_repository and self.registry.repo_rules():
             repository = AimlRepository.from_parent(session, name=".", nodeid=".", aiml=self)
             added.extend(session.genitems(repository))
@@ -272,6 +333,10 @@ class AimlSession:
                 self.results.append(dict(value, nodeid=report.nodeid, outcome=report.outcome))
             elif name == ARTIFACT_PROPERTY:
                 self.artifact_results[value["rel_path"]] = value
+            elif name == PREPROCESSING_PROPERTY:
+                self.preprocessing_results.append(dict(value))
+            elif name == SERVING_PROPERTY:
+                self.serving_results.append(dict(value))
 
     @cached_property
     def complete_run(self) -> bool:
@@ -299,10 +364,13 @@ class AimlSession:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
         if self.settings.report_path is None:
             return
-        from pytest_aiml.report.build import build_report
+        from pytest_aiml.report.build import build_report, declared_section
         from pytest_aiml.report.writer import write_report
 
-        document = build_report(self.inventory, self.results, self.registry, summary, self.artifact_results)
+        document = build_report(
+            self.inventory, self.results, self.registry, summary, self.artifact_results,
+            declared=declared_section(self.preprocessing_specs, self.preprocessing_results, self.serving_results, self.results),
+        )
         self.config.pluginmanager.hook.pytest_aiml_amend_report(report=document)
         write_report(document, self.settings.report_path)
 

@@ -26,6 +26,8 @@ KNOWN_KEYS: Mapping[str, str] = {
     "fail_on": "the lowest priority whose findings fail their item: critical, high, medium or low (default: low)",
     "waivers": "an array of tables: rules, paths, reason and expires of each waiver",
     "artifacts": "a table: include, exclude, max_read_mb, allowed_globals, allow_sklearn_classes, onnx_checker",
+    "models": "one table per served model: onnx, torch or factory and weights, inputs, serving, tolerance, latency",
+    "preprocessing": 'one table per preprocessing function ("module:function"): input, properties, output, ...',
 }
 ARTIFACT_KEYS = ("include", "exclude", "max_read_mb", "allowed_globals", "allow_sklearn_classes", "onnx_checker")
 
@@ -175,3 +177,32 @@ def _codes(table: Mapping[str, Any], key: str) -> list[str]:
 
 def _split_codes(values: Sequence[str]) -> list[str]:
     return [part.strip().upper() for value in values for part in value.split(",") if part.strip()]
+
+
+def load_declarations(settings: Settings) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
+    """Parse the ``preprocessing`` and ``models`` tables and import what they name.
+
+    Importing here makes an unimportable ``module:function`` a usage error at start,
+    naming its key, instead of a failure of every item that needs it.
+    """
+    preprocessing_table = settings.table.get("preprocessing", {})
+    models_table = settings.table.get("models", {})
+    preprocessing: tuple[Any, ...] = ()
+    models: tuple[Any, ...] = ()
+    if preprocessing_table:
+        from pytest_aiml.properties.resolve import resolve_spec_functions
+        from pytest_aiml.properties.spec import parse_preprocessing_specs
+
+        preprocessing = parse_preprocessing_specs(preprocessing_table)
+        for spec in preprocessing:
+            resolve_spec_functions(spec, settings.rootdir)
+    if models_table:
+        from pytest_aiml.serving.spec import parse_model_specs, resolve_reference
+
+        models = parse_model_specs(models_table, settings.rootdir)
+        for model in models:
+            for field_name in ("factory", "sample_inputs", "serving"):
+                reference = getattr(model, field_name)
+                if reference is not None:
+                    resolve_reference(reference, settings.rootdir, f"{model.key}.{field_name}")
+    return preprocessing, models

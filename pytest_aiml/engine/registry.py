@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Iterable, Iterator, Sequence
 
-from pytest_aiml.engine.rule import CODE_PATTERN, SLUG_PATTERN, ArtifactRule, FileRule, RepoRule, Rule
+from pytest_aiml.engine.rule import CODE_PATTERN, SLUG_PATTERN, ArtifactRule, DeclaredRule, FileRule, RepoRule, Rule
 
 #: Modules that define the built-in rules; each exposes ``RULES``.
 BUILTIN_RULE_MODULES = (
@@ -15,6 +15,7 @@ BUILTIN_RULE_MODULES = (
     "pytest_aiml.rules.llm",
     "pytest_aiml.rules.mlops",
     "pytest_aiml.rules.artifacts",
+    "pytest_aiml.rules.declared",
 )
 
 
@@ -94,7 +95,9 @@ def validate_rule(rule: type[Rule]) -> None:
         raise RuleError(f"rule {name} has code {rule.code!r}; codes are 'AIML' and three digits, like 'AIML101'")
     if not SLUG_PATTERN.match(rule.slug):
         raise RuleError(f"rule {name} has slug {rule.slug!r}; slugs are lowercase words joined by '-'")
-    if not issubclass(rule, (FileRule, RepoRule, ArtifactRule)):
-        raise RuleError(f"rule {name} must subclass FileRule, RepoRule or ArtifactRule")
+    if not issubclass(rule, (FileRule, RepoRule, ArtifactRule, DeclaredRule)):
+        raise RuleError(f"rule {name} must subclass FileRule, RepoRule, ArtifactRule or DeclaredRule")
+    if issubclass(rule, DeclaredRule) and rule.example_tests:
+        return
     if not rule.INVALID or not rule.VALID:
         raise RuleError(f"rule {rule.code} ({name}) needs at least one VALID and one INVALID example")

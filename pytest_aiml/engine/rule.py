@@ -58,6 +58,8 @@ class Scope(str, enum.Enum):
     REPO = "repo"
     ARTIFACT = "artifact"
     DATA = "data"
+    #: Checks of what the repository declares in ``[tool.pytest-aiml]``: models, preprocessing.
+    DECLARED = "declared"
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +139,18 @@ class ArtifactRule(Rule):
     scope: ClassVar[Scope] = Scope.ARTIFACT
     #: The name of the check in ``ArtifactInspection.checks``.
     check: ClassVar[str]
+
+
+class DeclaredRule(Rule):
+    """A check of something the repository declares in its configuration (a model, a function).
+
+    Its examples are small repositories (``Example.files`` with a ``pyproject.toml``)
+    where that is cheap; checks that need real models name the tests that build them
+    in ``example_tests`` instead.
+    """
+
+    scope: ClassVar[Scope] = Scope.DECLARED
+    example_tests: ClassVar[str | None] = None
 
 
 class RepoRule(Rule):

@@ -28,6 +28,7 @@ def build_report(
     registry: RuleRegistry,
     summary: RunSummary,
     artifacts: Mapping[str, Mapping[str, Any]] | None = None,
+    declared: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Return the report document.
 
@@ -35,19 +36,20 @@ def build_report(
     inspections of the artifacts whose items ran, by path.
     """
     ordered = sorted(results, key=lambda result: (result.get("nodeid", ""), result.get("code", "")))
+    declared = declared or declared_section((), (), (), ())
     maturity = mlops_maturity(inventory)
     analysis: dict[str, Any] = {
         "inventory": inventory_section(inventory, artifacts or {}),
         "frameworks": frameworks_section(inventory),
         "mlops_maturity": maturity,
         "training": training_section(inventory),
-        "feature_engineering": feature_section(inventory),
-        "serving": serving_section(inventory),
+        "feature_engineering": feature_section(inventory, declared),
+        "serving": serving_section(inventory, declared),
         "monitoring": monitoring_section(inventory),
         "llm_systems": llm_section(inventory),
         "compute": compute_section(inventory),
         "recommendations": recommendations(ordered),
-        "x_pytest_aiml": details_section(inventory, ordered, registry, summary),
+        "x_pytest_aiml": {**details_section(inventory, ordered, registry, summary), **declared["details"]},
     }
     return {"aiml_analysis": analysis}
 
@@ -197,13 +199,14 @@ def training_section(inventory: Inventory) -> dict[str, Any]:
     }
 
 
-def feature_section(inventory: Inventory) -> dict[str, Any]:
+def feature_section(inventory: Inventory, declared: Mapping[str, Any]) -> dict[str, Any]:
     stores = inventory.labels("feature_store")
     pipelines = sorted(
         set(inventory.files_with("feature_transform"))
         | {path for path in (f.path for f in inventory.code) if "/features/" in f"/{path}" or "feature" in path.rsplit("/", 1)[-1]}
     )
     pipelines = [path for path in pipelines if not path.endswith(".ipynb")]
+    pipeline_count = len(set(pipelines) | set(declared["pipeline_modules"]))
     serving = set(inventory.serving_files)
     transforms_in_serving = serving & set(inventory.files_with("feature_transform"))
     if not serving:
@@ -215,14 +218,20 @@ def feature_section(inventory: Inventory) -> dict[str, Any]:
         risk = "high" if transforms_in_serving else "medium"
     else:
         risk = "medium"
+    # What was measured outranks what the code suggests: a failed parity or serving-twin
+    # check is skew found; checks that all passed make skew unlikely where they looked.
+    if declared["skew_failed"]:
+        risk = "high"
+    elif declared["skew_checked"] and risk != "high":
+        risk = "low"
     return {
         "feature_store": stores[0] if stores else None,
-        "feature_pipelines": len(pipelines),
+        "feature_pipelines": pipeline_count,
         "training_serving_skew_risk": risk,
     }
 
 
-def serving_section(inventory: Inventory) -> dict[str, Any]:
+def serving_section(inventory: Inventory, declared: Mapping[str, Any]) -> dict[str, Any]:
     frameworks = inventory.labels("serving_framework")
     platforms = list(inventory.text.serving_platforms)
     serving_files = inventory.serving_files
@@ -237,8 +246,8 @@ def serving_section(inventory: Inventory) -> dict[str, Any]:
         "infrastructure": infrastructure,
         "type": kind,
         "framework": frameworks[0] if frameworks else ("custom" if serving_files else "none"),
-        "latency_target": None,
-        "throughput": None,
+        "latency_target": "; ".join(declared["latency_targets"]) or None,
+        "throughput": "; ".join(declared["throughputs"]) or None,
         "autoscaling": inventory.text.autoscaling,
         "caching": bool(set(inventory.files_with("caching")) & set(serving_files)),
     }
@@ -357,4 +366,42 @@ def details_section(
         "experiment_trackers": trackers,
         "training_scripts": inventory.training_scripts,
         "serving_files": inventory.serving_files,
+    }
+
+
+def declared_section(
+    preprocessing_specs: Sequence[Any],
+    preprocessing_results: Sequence[Mapping[str, Any]],
+    serving_results: Sequence[Mapping[str, Any]],
+    results: Sequence[Mapping[str, Any]],
+) -> dict[str, Any]:
+    """Summarise the declared checks: what feeds the schema fields, and the details for ``x_pytest_aiml``."""
+    preprocessing: dict[str, dict[str, str]] = {}
+    for result in sorted(preprocessing_results, key=lambda r: (r["function"], r["property"])):
+        preprocessing.setdefault(result["function"], {})[result["property"]] = "passed" if result["passed"] else "failed"
+    serving: dict[str, dict[str, Any]] = {}
+    latency_targets: list[str] = []
+    throughputs: list[str] = []
+    for record in sorted(serving_results, key=lambda r: (r["model"], r["check"], str(r.get("latency", {}).get("device")))):
+        entry = serving.setdefault(record["model"], {})
+        if "latency" in record:
+            latency = record["latency"]
+            entry.setdefault("latency", []).append(latency)
+            setup = f"{latency['device']}, batch {latency['batch']}"
+            targets = ", ".join(f"{name} {value:g}ms" for name, value in sorted(latency["budget_ms"].items()))
+            latency_targets.append(f"{record['model']}: {targets} ({setup})")
+            if latency.get("throughput_per_s"):
+                throughputs.append(f"{record['model']}: {latency['throughput_per_s']:.0f}/s ({setup})")
+        else:
+            entry[record["check"]] = record.get(record["check"])
+    skew_codes = {"AIML802", "AIML811"}
+    skew_results = [result for result in results if result.get("code") in skew_codes]
+    pipeline_modules = sorted({spec.function.split(":", 1)[0].replace(".", "/") + ".py" for spec in preprocessing_specs})
+    return {
+        "pipeline_modules": pipeline_modules,
+        "skew_checked": bool(skew_results),
+        "skew_failed": any(result.get("findings") for result in skew_results),
+        "latency_targets": latency_targets,
+        "throughputs": throughputs,
+        "details": {"preprocessing": preprocessing, "serving_checks": serving},
     }

@@ -33,7 +33,7 @@ PACKAGED_DATASET_BUILDERS = frozenset(
 
 @dataclass(frozen=True, slots=True)
 class HubDownload:
-    """Where a Hub-downloading call takes the repository id: its position and keyword names."""
+    """Position and keyword names of the repository id in one Hub-downloading API."""
 
     position: int
     keywords: tuple[str, ...]

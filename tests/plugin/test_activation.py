@@ -86,7 +86,7 @@ def test_unknown_config_key_is_usage_error(pytester: pytest.Pytester) -> None:
     )
     result = pytester.runpytest("--aiml", "-p", "no:cacheprovider")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*pytest-aiml*selekt: unknown key 'selekt' (known keys are: artifacts, exclude, fail_on, ignore, select, waivers)*"])
+    result.stderr.fnmatch_lines(["*pytest-aiml*selekt: unknown key 'selekt' (known keys are: artifacts, exclude, fail_on, ignore, models, preprocessing, select, waivers)*"])
 
 
 def test_unknown_rule_code_is_usage_error(pytester: pytest.Pytester) -> None:

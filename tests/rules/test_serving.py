@@ -211,3 +211,15 @@ def test_no_grad_reported(source, path, expected):
     messages = _messages(InferenceWithoutNoGrad, source, path=path)
     assert len(messages) == 1
     assert expected in messages[0]
+
+
+def test_class_handler_ray_dataset_reported():
+    source = (
+        "import ray\nfrom fastapi import FastAPI\nfrom starlette.requests import Request\nfrom pkg import predict\n"
+        "app = FastAPI()\n\nclass Deployment:\n    @app.post('/predict/')\n    async def _predict(self, request: Request):\n"
+        "        data = await request.json()\n        ds = ray.data.from_items([{'title': data.get('title', '')}])\n"
+        "        return predict.predict_proba(ds=ds, predictor=self.predictor)\n"
+    )
+    assert _messages(NoInputValidation, source) == [
+        "predict.predict_proba() receives await request.json() unvalidated in the route handler _predict()"
+    ]
