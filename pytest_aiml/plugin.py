@@ -24,6 +24,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="Check the repository against ML engineering standards and add one item per rule and target.",
     )
     group.addoption(
+        "--aiml-only", action="store_true", default=False,
+        help="Run only pytest-aiml's items (implies --aiml): the repository's own tests are not collected, "
+        "so their imports cannot interrupt the run.",
+    )
+    group.addoption(
         "--aiml-report", metavar="PATH", default=None,
         help="Write the YAML report of the repository's ML/MLOps state to PATH (default: the aiml_report ini value).",
     )
@@ -71,6 +76,8 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers",
         "aiml_waive(*codes, reason, expires=None): waive pytest-aiml rule codes for this item, with a reason.",
     )
+    if config.getoption("aiml_only"):
+        config.option.aiml = True
     if not config.getoption("aiml"):
         return
     from pytest_aiml.session import AimlSession

@@ -12,11 +12,14 @@ def write_summary(terminalreporter: Any, aiml: AimlSession) -> None:
     """Write counts by priority, waivers and baseline state, the maturity level and the report path."""
     from pytest_aiml.report.build import mlops_maturity
 
-    if not aiml.results:
+    if not aiml.results and not aiml.interrupted:
         return
     summary = aiml.summary
     write = terminalreporter.write_line
     terminalreporter.write_sep("-", "aiml")
+    if aiml.interrupted:
+        write("the run was interrupted before the aiml items ran: the counts and the report are partial")
+        write("if the repository's own tests fail to import, run pytest --aiml-only to check the repository alone")
     counts = ", ".join(f"{count} {priority}" for priority, count in summary.findings_by_priority.items())
     write(f"findings: {counts} (in {summary.failing_items} failing items)")
     if summary.below_threshold:

@@ -61,6 +61,10 @@ class AimlSession:
         self.outcomes: dict[str, str] = {}
         self._analyses: dict[str, FileAnalysis | None] = {}
         self._file_waivers: dict[str, tuple[list[Waiver], frozenset[int]]] = {}
+        #: Set when the run was interrupted (collection errors, Ctrl-C): the results are partial.
+        self.interrupted = False
+        #: Files named on the command line under --aiml-only, collected by pytest itself.
+        self._named_files: set[str] = set()
         self.all_rules = registry
         self.config_waivers: list[Waiver] = []
         self.baseline_counts: dict[str, int] = {}
@@ -279,9 +283,13 @@ class AimlSession:
     def pytest_collect_file(self, file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
         # With explicit path arguments the items follow pytest's own traversal, so that
         # ``pytest --aiml src/serve.py`` and node ids like ``src/serve.py::AIML201-...`` work.
-        if not self.scope.explicit:
+        if not self.scope.explicit and not (self.scope.only and parent.session.isinitpath(file_path)):
             return None
         relative = self.relative(file_path)
+        if self.scope.only:
+            if file_path.suffix == ".py":
+                return None  # pytest_pycollect_makemodule above makes its collector
+            self._named_files.add(relative)
         if relative in self.source_files:
             return AimlFile.from_parent(parent, path=file_path, aiml=self)
         if relative in self.artifact_files and self.registry.artifact_rules():
@@ -290,11 +298,24 @@ class AimlSession:
             return DeclaredFile.from_parent(parent, path=file_path, aiml=self)
         return None
 
+    def pytest_ignore_collect(self, collection_path: Path, config: pytest.Config) -> bool | None:
+        # With --aiml-only pytest traverses nothing: no test module and no conftest.py
+        # below the rootdir is imported, and the items come from the repository listing.
+        if self.scope.only and collection_path != self.settings.rootdir:
+            return True
+        return None
+
     @pytest.hookimpl(tryfirst=True)
     def pytest_pycollect_makemodule(self, module_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
         # pytest imports any .py file named on the command line as a test module. Under
         # --aiml, a named source file that is not a test file (``pytest --aiml train.py``)
         # is only scanned: importing it would run the user's training or serving code.
+        if self.scope.only:
+            if self.relative(module_path) in self.source_files:
+                # A named source file yields its items here, so node ids on the command line resolve.
+                self._named_files.add(self.relative(module_path))
+                return AimlFile.from_parent(parent, path=module_path, aiml=self)
+            return NotImported.from_parent(parent, path=module_path)
         if not self.scope.explicit or not parent.session.isinitpath(module_path):
             return None
         patterns = self.config.getini("python_files")
@@ -308,11 +329,13 @@ class AimlSession:
         added: list[pytest.Item] = []
         if not self.scope.explicit:
             known = {item.nodeid for item in items}
-            for relative in sorted(self.source_files):
+            wanted = {path for path in self.source_files if self.scope.covers(path)} - self._named_files
+            for relative in sorted(wanted):
                 collector = AimlFile.from_parent(session, path=self.settings.rootdir / relative, aiml=self)
                 added.extend(item for item in session.genitems(collector) if item.nodeid not in known)
             if self.registry.artifact_rules():
-                for relative in sorted(self.artifact_files):
+                wanted = {path for path in self.artifact_files if self.scope.covers(path)} - self._named_files
+                for relative in sorted(wanted):
                     collector = ArtifactFile.from_parent(session, path=self.settings.rootdir / relative, aiml=self)
                     added.extend(item for item in session.genitems(collector) if item.nodeid not in known)
         if not self.scope.explicit and self.has_declarations:
@@ -342,19 +365,26 @@ class AimlSession:
     def complete_run(self) -> bool:
         """Tell whether every generated item was selected, so that unused waivers are truly stale."""
         option = self.config.option
-        return not (self.scope.explicit or option.keyword or option.markexpr or getattr(option, "lf", False))
+        # ``-m aiml`` selects every generated item, so the run is still complete.
+        partial_marks = option.markexpr not in ("", "aiml")
+        partial_paths = self.scope.explicit or bool(self.scope.paths)
+        return not (partial_paths or option.keyword or partial_marks or getattr(option, "lf", False))
 
     @cached_property
     def summary(self) -> RunSummary:
         baseline_entries: tuple = ()
         if self.settings.baseline_path is not None and not self.settings.baseline_update:
             baseline_entries = Baseline.load(self.settings.baseline_path).entries
-        return summarize(self.results, self.config_waivers, baseline_entries, complete=self.complete_run)
+        return summarize(
+            self.results, self.config_waivers, baseline_entries, complete=self.complete_run, interrupted=self.interrupted
+        )
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         if xdist_support.is_worker(self.config):
             return
+        # Items that never ran found nothing, so an interrupted run's report must say it is partial.
+        self.interrupted = exitstatus in (pytest.ExitCode.INTERRUPTED, pytest.ExitCode.INTERNAL_ERROR)
         summary = self.summary
         if self.settings.baseline_update and self.settings.baseline_path is not None:
             recorded = [finding for result in self.results for finding in (result.get("findings") or [])]

@@ -7,6 +7,7 @@ controller sends its decision in ``workerinput``.
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -26,6 +27,16 @@ class ScanScope:
 
     explicit: bool
     include_repository: bool
+    #: ``--aiml-only``: pytest collects nothing itself; the items come from the named paths.
+    only: bool = False
+    #: The named paths, relative to the rootdir, when ``only`` is set and paths were given.
+    paths: tuple[str, ...] = ()
+
+    def covers(self, relative: str) -> bool:
+        """Tell whether a repository file lies under one of the named paths (all files when none)."""
+        return not self.paths or any(
+            path in (".", "") or relative == path or relative.startswith(path.rstrip("/") + "/") for path in self.paths
+        )
 
 
 def is_worker(config: pytest.Config) -> bool:
@@ -34,11 +45,17 @@ def is_worker(config: pytest.Config) -> bool:
 
 def decide_scope(config: pytest.Config) -> ScanScope:
     if is_worker(config) and _WORKERINPUT_KEY in config.workerinput:  # type: ignore[attr-defined]
-        return ScanScope(**config.workerinput[_WORKERINPUT_KEY])  # type: ignore[attr-defined]
+        stored = dict(config.workerinput[_WORKERINPUT_KEY])  # type: ignore[attr-defined]
+        stored["paths"] = tuple(stored.get("paths", ()))
+        return ScanScope(**stored)
     explicit = config.args_source == pytest.Config.ArgsSource.ARGS
     rootdir = Path(str(config.rootpath)).resolve()
     invocation = Path(config.invocation_params.dir)
-    named_root = any((invocation / arg.split("::", 1)[0]).resolve() == rootdir for arg in config.args)
+    named = [(invocation / arg.split("::", 1)[0]).resolve() for arg in config.args]
+    named_root = any(path == rootdir for path in named)
+    if config.getoption("aiml_only"):
+        paths = tuple(sorted(os.path.relpath(path, rootdir).replace(os.sep, "/") for path in named)) if explicit else ()
+        return ScanScope(explicit=False, include_repository=not explicit or named_root, only=True, paths=paths)
     return ScanScope(explicit=explicit, include_repository=not explicit or named_root)
 
 

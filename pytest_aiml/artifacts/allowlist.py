@@ -59,6 +59,13 @@ _NUMPY_OTHER = (
     "numpy.random._sfc64.SFC64", "numpy.random.mtrand.RandomState",
     "numpy.random._generator.Generator",
 )
+# NumPy scalar types appear as globals where a pickle stores a dtype or a scalar (a
+# fitted DictVectorizer keeps dtype=numpy.float64). Calling one builds a number.
+_NUMPY_SCALAR_TYPES = (
+    "bool_", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "intc", "uintc",
+    "float16", "float32", "float64", "longdouble", "complex64", "complex128", "clongdouble", "str_",
+    "bytes_", "datetime64", "timedelta64",
+)
 _PYTHON_BUILTINS = (
     "collections.OrderedDict", "collections.defaultdict", "collections.deque",
     "builtins.set", "builtins.frozenset", "builtins.bytearray", "builtins.complex",
@@ -88,6 +95,8 @@ def _default_allowed() -> frozenset[str]:
     for package in ("numpy.core", "numpy._core"):
         names += [f"{package}.{name}" for name in _NUMPY_CORE_GLOBALS]
     names += list(_NUMPY_OTHER) + list(_PYTHON_BUILTINS) + list(_JOBLIB_AND_BOOSTING)
+    names += [f"numpy.{scalar}" for scalar in _NUMPY_SCALAR_TYPES]
+    names += [f"numpy.dtypes.{scalar.rstrip('_').capitalize()}DType" for scalar in _NUMPY_SCALAR_TYPES]
     return frozenset(names)
 
 

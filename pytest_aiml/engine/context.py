@@ -24,7 +24,8 @@ class RepoContext:
     """Repository-wide facts a file rule may need, computed once per run."""
 
     #: Requirements by normalised package name, from the repository's dependency files.
-    #: A package that is absent is unpinned, which means any version may run.
+    #: A package that is absent is unpinned, which means any version may run. Each pin
+    #: keeps its source file, so a check can use the pins that apply to the file it reads.
     pins: Mapping[str, tuple[Pin, ...]] = field(default_factory=dict)
 
 
@@ -49,6 +50,10 @@ class ModuleContext:
         self.imports: dict[str, str] = {}
         #: Module-level names bound once to a string literal, e.g. ``{"MODEL_PATH": "/opt/m.pt"}``.
         self.constants: dict[str, str] = {}
+        #: Names bound by module-level ``class`` statements.
+        self.classes: set[str] = set()
+        #: Module-level functions by name. A name defined twice keeps its last definition, as at run time.
+        self.functions: dict[str, cst.FunctionDef] = {}
         self.pending: list[PendingFinding] = []
         #: Statements enclosing the node being visited, innermost last.
         self.statements: list[cst.CSTNode] = []
@@ -107,7 +112,8 @@ class ModuleContext:
 
     def _collect_top_level(self, body: tuple[cst.BaseStatement, ...] | list[cst.BaseStatement]) -> None:
         # A cheap pass over module-level statements (and the bodies of top-level if/try
-        # blocks), so that names used before a nested import are still resolved.
+        # blocks), so that names used before a nested import are still resolved, and a
+        # class or function is known before the traversal reaches its definition.
         for statement in body:
             if isinstance(statement, cst.SimpleStatementLine):
                 for small in statement.body:
@@ -118,6 +124,10 @@ class ModuleContext:
                     elif isinstance(small, cst.AnnAssign) and small.value is not None:
                         if isinstance(small.target, cst.Name):
                             self._record_constant_value(small.target.value, small.value)
+            elif isinstance(statement, cst.ClassDef):
+                self.classes.add(statement.name.value)
+            elif isinstance(statement, cst.FunctionDef):
+                self.functions[statement.name.value] = statement
             elif isinstance(statement, cst.If):
                 self._collect_top_level(statement.body.body)
                 orelse = statement.orelse

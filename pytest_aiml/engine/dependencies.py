@@ -9,6 +9,7 @@ version, so it counts as possibly old.
 from __future__ import annotations
 
 import logging
+import posixpath
 import re
 import sys
 from collections.abc import Iterable, Mapping
@@ -28,6 +29,12 @@ else:  # pragma: no cover - exercised on Python 3.10 only
 log = logging.getLogger("pytest_aiml.dependencies")
 
 _LOCK_PACKAGE = re.compile(r'^\s*name\s*=\s*"([^"]+)"\s*\n\s*version\s*=\s*"([^"]+)"', re.MULTILINE)
+#: A clause that may put a ceiling on the version: ``<2.6``, ``<=2.5.1``, ``==2.5.*``, ``~=2.4.0``.
+_UPPER_CLAUSE = re.compile(r"^\s*(<=|<|===|==|~=)\s*([0-9][\w.*+!-]*)\s*$")
+#: Folders that hold the dependency files of the folder above them: ``requirements/requirements-dev.txt``.
+_DEPENDENCY_FOLDERS = frozenset(
+    {"requirements", "requirements.d", "reqs", "deps", "dependencies", "envs", "environments", "conda", "docker"}
+)
 _CONDA_PIN = re.compile(r"^\s*-\s*([A-Za-z0-9_.\-]+)\s*(==?|>=|<=|~=|>|<)\s*([0-9][\w.*+!-]*)\s*$", re.MULTILINE)
 
 
@@ -53,14 +60,23 @@ def collect_pins(repo: RepoFiles) -> dict[str, tuple[Pin, ...]]:
     return {name: tuple(pins) for name, pins in sorted(found.items())}
 
 
-def may_run_below(pins: Mapping[str, tuple[Pin, ...]], package: str, version: str) -> bool:
-    """Tell whether the repository may run ``package`` at a version below ``version``.
+def may_run_below(
+    pins: Mapping[str, tuple[Pin, ...]], package: str, version: str, path: str | None = None
+) -> bool:
+    """Tell whether the file at ``path`` may run ``package`` at a version below ``version``.
 
-    Exact pins (``==``, lock files) decide when present; otherwise the highest lower
-    bound does; with neither, any version may run.
+    Only the pins of the nearest folder at or above ``path`` whose dependency files name
+    the package apply, so that one project's requirements do not speak for another's in
+    the same repository. The repository root's files are the fallback, and a ``path``
+    of None stands for a file at the root. Of those pins, a specifier that admits no
+    version at or above ``version`` (``<2.6``, ``==2.5.*``) means an old version runs.
+    Otherwise exact pins (``==``, lock files) decide when present, then the highest
+    lower bound does, and with neither, any version may run.
     """
     threshold = Version(version)
-    entries = pins.get(canonicalize_name(package), ())
+    entries = _nearest_pins(pins.get(canonicalize_name(package), ()), path)
+    if any(_excludes_from(pin.specifier, threshold) for pin in entries):
+        return True
     exact_versions = [_version(pin.specifier.lstrip("=")) for pin in entries if pin.exact]
     exact_versions = [found for found in exact_versions if found is not None]
     if exact_versions:
@@ -76,6 +92,56 @@ def may_run_below(pins: Mapping[str, tuple[Pin, ...]], package: str, version: st
     if not lower_bounds:
         return True
     return max(lower_bounds) < threshold
+
+
+def _nearest_pins(entries: tuple[Pin, ...], path: str | None) -> tuple[Pin, ...]:
+    """Return the pins of the nearest folder at or above ``path`` that has any, or none."""
+    by_folder: dict[str, list[Pin]] = {}
+    for pin in entries:
+        by_folder.setdefault(_project_folder(pin.source), []).append(pin)
+    folder = posixpath.dirname(path) if path else ""
+    while folder not in by_folder:
+        if not folder:
+            return ()
+        folder = posixpath.dirname(folder)
+    return tuple(by_folder[folder])
+
+
+def _project_folder(source: str) -> str:
+    """Return the folder whose code a dependency file describes: ``requirements/dev.txt`` describes the root."""
+    folder = posixpath.dirname(source)
+    parent, name = posixpath.split(folder)
+    return parent if name.lower() in _DEPENDENCY_FOLDERS else folder
+
+
+def _excludes_from(specifier: str, threshold: Version) -> bool:
+    """Tell whether any clause of ``specifier`` rejects every version at or above ``threshold``."""
+    for clause in specifier.split(","):
+        match = _UPPER_CLAUSE.match(clause)
+        if match is None:
+            continue
+        operator, text = match.groups()
+        if operator in ("==", "===") and text.endswith(".*"):
+            prefix = _version(text[:-2])
+            if prefix is not None and _next_release(prefix.release) <= threshold:
+                return True
+            continue
+        bound = _version(text)
+        if bound is None:
+            continue
+        if operator == "<" and bound <= threshold:
+            return True
+        if operator in ("<=", "==", "===") and bound < threshold:
+            return True
+        # ``~=2.4.0`` means ``>=2.4.0, ==2.4.*``: the last release part may grow, the others may not.
+        if operator == "~=" and len(bound.release) > 1 and _next_release(bound.release[:-1]) <= threshold:
+            return True
+    return False
+
+
+def _next_release(release: tuple[int, ...]) -> Version:
+    """Return the first version after every version that starts with ``release``: ``(2, 5)`` -> 2.6."""
+    return Version(".".join(str(part) for part in (*release[:-1], release[-1] + 1)))
 
 
 def pins_as_text(pins: Mapping[str, tuple[Pin, ...]]) -> dict[str, str]:
@@ -165,8 +231,26 @@ def _poetry_pin(path: str, package: str, version: str) -> Iterable[Pin]:
         yield Pin(canonicalize_name(package), "", path, exact=False)
     elif version[0].isdigit():
         yield Pin(canonicalize_name(package), f"=={version}", path, exact="*" not in version)
-    elif version.startswith("^") or version.startswith("~"):
-        # Poetry's caret and tilde both mean "at least this version" for a lower bound.
-        yield Pin(canonicalize_name(package), f">={version[1:].lstrip('=')}", path, exact=False)
+    elif version.startswith(("^", "~")) and not version.startswith("~="):
+        yield Pin(canonicalize_name(package), _poetry_range(version), path, exact=False)
     else:
         yield Pin(canonicalize_name(package), version, path, exact=version.startswith("==") and "*" not in version)
+
+
+def _poetry_range(version: str) -> str:
+    """Translate Poetry's caret or tilde requirement into PEP 440 bounds.
+
+    ``^1.2.3`` admits versions below the next change of the first non-zero part
+    (``<2.0``), ``^0.2.3`` below ``0.3``. ``~1.2.3`` and ``~1.2`` admit versions below
+    ``1.3``, ``~1`` below ``2``. A version that does not parse keeps only its lower bound.
+    """
+    lower = version[1:].strip()
+    parsed = _version(lower)
+    if parsed is None:
+        return f">={lower}"
+    release = parsed.release
+    if version.startswith("^"):
+        fixed = next((index for index, part in enumerate(release) if part != 0), len(release) - 1)
+    else:
+        fixed = min(1, len(release) - 1)
+    return f">={lower},<{_next_release(release[: fixed + 1])}"

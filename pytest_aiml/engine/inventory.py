@@ -12,7 +12,7 @@ from pathlib import PurePosixPath
 from pytest_aiml.engine.dependencies import Pin, collect_pins
 from pytest_aiml.engine.discovery import FileKind, RepoFiles, is_test_path
 from pytest_aiml.engine.notebooks import notebook_source
-from pytest_aiml.engine.signals import FileSignals, group_members, read_signals
+from pytest_aiml.engine.signals import MODULE_GROUPS, FileSignals, group_members, read_signals
 
 log = logging.getLogger("pytest_aiml.inventory")
 
@@ -79,6 +79,20 @@ class Inventory:
                 continue
             counts.update(set(group_members(signals, group)))
         return [label for label, _ in sorted(counts.items(), key=lambda item: (-item[1], item[0]))]
+
+    def dependency_labels(self, group: str) -> list[str]:
+        """Return the labels of a module group that the dependency files name, in table order.
+
+        A package's distribution name usually matches its module (``scikit-learn`` is the
+        exception the table's aliases cover), so this finds libraries the scanned code
+        reaches only indirectly, like providers loaded by ``init_chat_model("anthropic:...")``.
+        """
+        found = []
+        for module, label in MODULE_GROUPS[group].items():
+            names = {module.split(".")[0].replace("_", "-"), *_DISTRIBUTION_ALIASES.get(module, ())}
+            if any(name in self.pins for name in names) and label not in found:
+                found.append(label)
+        return found
 
     def files_importing(self, group: str) -> list[str]:
         return [f.path for f in self.code if group_members(f, group)]
@@ -167,8 +181,20 @@ def version_in_name(name: str) -> str | None:
     return match.group(1) if match else None
 
 
+#: Distribution names that differ from the module they install.
+_DISTRIBUTION_ALIASES = {
+    "sklearn": ("scikit-learn",), "langchain_openai": ("langchain-openai",),
+    "langchain_anthropic": ("langchain-anthropic",), "langchain_google_genai": ("langchain-google-genai",),
+    "google.generativeai": ("google-generativeai", "google-genai"), "llama_index": ("llama-index",),
+    "qdrant_client": ("qdrant-client",), "pinecone": ("pinecone-client", "pinecone"),
+    "alibi_detect": ("alibi-detect",), "prometheus_client": ("prometheus-client",),
+    "great_expectations": ("great-expectations",), "nemoguardrails": ("nemoguardrails",),
+    "guardrails": ("guardrails-ai",), "llm_guard": ("llm-guard",), "comet_ml": ("comet-ml",),
+    "opentelemetry": ("opentelemetry-api", "opentelemetry-sdk"), "sentry_sdk": ("sentry-sdk",),
+}
+
 _FRAMEWORK_BY_SUFFIX = {
-    ".pt": "pytorch", ".pth": "pytorch", ".pt2": "pytorch", ".ckpt": "pytorch", ".bin": "pytorch",
+    ".pt": "pytorch", ".pth": "pytorch", ".pt2": "pytorch", ".ckpt": "pytorch", ".bin": "unknown",
     ".onnx": "onnx", ".safetensors": "safetensors", ".h5": "keras", ".hdf5": "keras", ".keras": "keras",
     ".pb": "tensorflow", ".tflite": "tensorflow-lite", ".pkl": "pickle", ".pickle": "pickle",
     ".joblib": "scikit-learn", ".gguf": "gguf", ".mar": "torchserve", ".npy": "numpy", ".npz": "numpy",

@@ -41,10 +41,11 @@ CODE_SIGNALS: Mapping[str, re.Pattern[str]] = {
         "caching": r"lru_cache|functools\.cache\b|@cache\b|redis\.|Redis\(|cachetools|memcache|TTLCache",
         "prediction_logging": r"log(ger)?\.\w+\([^)\n]*(predict|prediction|inference|score)",
         "moderation": r"moderations\.create|\.moderate\(",
-        "llm_usage": r"\.usage\b|total_tokens|prompt_tokens|get_openai_callback|usage_metadata|CallbackHandler\(",
+        "llm_usage": r"\.usage\b|total_tokens|prompt_tokens|get_openai_callback|usage_metadata|UsageMetadataCallbackHandler",
         "rag": r"VectorStoreIndex|vectorstore|VectorStore|as_retriever\(|similarity_search|Retriever|embed_documents|"
         r"\.query\(\s*query_texts",
-        "prompt_hub": r"hub\.pull\(|load_prompt\(|PromptLayer|langfuse.*get_prompt|get_prompt\(",
+        "prompt_hub": r"hub\.pull\(|load_prompt\(|pull_prompt\(|push_prompt\(|PromptLayer|langfuse.*get_prompt|get_prompt\(",
+        "guardrail_layer": r"class\s+\w*Guardrail\w*|def\s+\w*guardrail\w*|moderate_(input|output)|content_filter",
         "sklearn_search": r"GridSearchCV|RandomizedSearchCV|HalvingGridSearchCV",
         "batch_inference": r"\.predict\([^)\n]*(read_csv|read_parquet|batch)|spark|batch_predict|BatchPredict",
         "feature_transform": r"StandardScaler|MinMaxScaler|OneHotEncoder|ColumnTransformer|FeatureUnion|LabelEncoder|"

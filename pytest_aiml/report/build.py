@@ -106,6 +106,8 @@ def inventory_section(inventory: Inventory, artifacts: Mapping[str, Mapping[str,
 
 def frameworks_section(inventory: Inventory) -> dict[str, Any]:
     used = inventory.labels("framework")
+    # Code that reaches a framework only through a wrapper still depends on it.
+    used += [label for label in inventory.dependency_labels("framework") if label not in used]
     return {"primary": used[0] if used else "none", "secondary": used[1:]}
 
 
@@ -265,7 +267,7 @@ def monitoring_section(inventory: Inventory) -> dict[str, Any]:
 
 
 def llm_section(inventory: Inventory) -> dict[str, Any]:
-    providers = sorted(set(inventory.labels("llm_provider")))
+    providers = sorted(set(inventory.labels("llm_provider")) | set(inventory.dependency_labels("llm_provider")))
     frameworks = inventory.labels("llm_framework")
     present = bool(providers or frameworks)
     if not present:
@@ -281,7 +283,10 @@ def llm_section(inventory: Inventory) -> dict[str, Any]:
         "providers": providers,
         "rag_implementation": bool(inventory.labels("vector_store") or (present and inventory.files_with("rag"))),
         "prompt_management": prompt_management,
-        "guardrails": bool(inventory.labels("guardrails") or inventory.files_with("moderation")),
+        "guardrails": bool(
+            inventory.labels("guardrails") or inventory.files_with("moderation")
+            or (present and inventory.files_with("guardrail_layer"))
+        ),
         "cost_tracking": bool(inventory.labels("llm_cost") or (present and inventory.files_with("llm_usage"))),
     }
 
@@ -321,11 +326,13 @@ def recommendations(results: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]
         more = f" (+{len(findings) - 1} more)" if len(findings) > 1 else ""
         subject = result.get("anti_pattern") or result["message"]
         location = f"{first['path']}:{first['line']}" if first.get("line") else first["path"]
+        detail = first["message"]
+        issue = f"{detail} at {location}" if detail.lower().startswith(subject.lower()) else f"{subject}: {detail} at {location}"
         found.append(
             {
                 "priority": result["priority"],
                 "category": result["category"],
-                "issue": f"{subject}: {first['message']} at {location}{more} [{result['code']}]",
+                "issue": f"{issue}{more} [{result['code']}]",
                 "impact": result["impact"],
                 "fix": result["fix"],
                 "effort": result["effort"],
@@ -363,6 +370,7 @@ def details_section(
         "baselined_findings": summary.baselined,
         "baseline_disappeared": [dict(entry) for entry in summary.disappeared],
         "complete_run": summary.complete,
+        "interrupted": summary.interrupted,
         "experiment_trackers": trackers,
         "training_scripts": inventory.training_scripts,
         "serving_files": inventory.serving_files,

@@ -28,8 +28,11 @@ class RunSummary:
     expired_waivers: list[str] = field(default_factory=list)
     baselined: list[dict[str, Any]] = field(default_factory=list)
     disappeared: list[Mapping[str, Any]] = field(default_factory=list)
-    #: False when only part of the repository ran (paths, -k, -m, --lf), so staleness is unknown.
+    #: False when only part of the repository ran (paths, -k, -m, --lf, an interruption), so
+    #: staleness is unknown.
     complete: bool = True
+    #: True when collection errors or Ctrl-C stopped the run before the items ran.
+    interrupted: bool = False
 
     @property
     def total_findings(self) -> int:
@@ -42,8 +45,9 @@ def summarize(
     baseline_entries: Sequence[Mapping[str, Any]],
     *,
     complete: bool,
+    interrupted: bool = False,
 ) -> RunSummary:
-    summary = RunSummary(complete=complete)
+    summary = RunSummary(complete=complete and not interrupted, interrupted=interrupted)
     counts: Counter[str] = Counter()
     waived_by_rule: Counter[str] = Counter()
     declared: dict[str, dict[str, Any]] = {waiver.origin: waiver.serialized() for waiver in config_waivers}

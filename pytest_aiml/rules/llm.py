@@ -6,7 +6,7 @@ import libcst as cst
 
 from pytest_aiml.engine.context import ModuleContext, call_argument, literal_string
 from pytest_aiml.engine.rule import Category, Effort, Example, FileRule, Priority
-from pytest_aiml.rules.serving import (
+from pytest_aiml.rules.flow import (
     Origin,
     ValueFlow,
     all_parameters,

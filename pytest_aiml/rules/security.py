@@ -62,12 +62,15 @@ class UnsafeDeserialization(FileRule):
         weights_only = keyword_value(node, "weights_only")
         if is_false(weights_only):
             self.report(node, f"{name}(weights_only=False) unpickles the checkpoint, which can execute code")
-        elif weights_only is None and not has_star_kwargs(node) and may_run_below(self.context.repo.pins, "torch", "2.6"):
+        elif weights_only is None and not has_star_kwargs(node) and self._may_run_old_torch():
             self.report(
                 node,
                 f"{name}() without weights_only=True unpickles the checkpoint on torch < 2.6, "
-                "and the repository does not require torch >= 2.6",
+                "and the dependency files that apply to this file do not require torch >= 2.6",
             )
+
+    def _may_run_old_torch(self) -> bool:
+        return may_run_below(self.context.repo.pins, "torch", "2.6", self.context.path)
 
     def _check_yaml_load(self, node: cst.Call, name: str) -> None:
         loader = call_argument(node, 1, "Loader")
@@ -88,6 +91,12 @@ UnsafeDeserialization.VALID = (
     Example("import torch\nstate = torch.load(path)\n", files={"requirements.txt": "torch==2.6.0\n"}),
     Example("import torch\nstate = torch.load(path, weights_only=settings.weights_only)\n"),
     Example("def load(path):\n    return pickle.load(path)  # no import of pickle: an unrelated local name\n"),
+    Example(
+        "import torch\nstate = torch.load(path)\n",
+        path="serving/app.py",
+        # The serving folder's own requirements apply, not the older pin at the root.
+        files={"requirements.txt": "torch==2.1.2\n", "serving/requirements.txt": "torch>=2.6\n"},
+    ),
 )
 UnsafeDeserialization.INVALID = (
     Example("import pickle\nwith open(p, 'rb') as f:\n    model = pickle.load(f)\n", lines=(3,)),
@@ -98,6 +107,13 @@ UnsafeDeserialization.INVALID = (
     Example("import numpy as np\narr = np.load(p, allow_pickle=True)\n", lines=(2,)),
     Example("import yaml\ncfg = yaml.load(stream)\nunsafe = yaml.load(stream, Loader=yaml.Loader)\n", lines=(2, 3)),
     Example("import torch\nstate = torch.load(path)\n", files={"requirements.txt": "torch==2.1.2\n"}, lines=(2,)),
+    Example(
+        "import torch\ndata = torch.load('traindata.pt')\n",
+        path="time_series/train.py",
+        # Another project's newer pin does not outvote the upper bound of this one.
+        files={"time_series/requirements.txt": "torch<2.6\n", "vision/requirements.txt": "torch>=2.7.1\n"},
+        lines=(2,),
+    ),
 )
 
 RULES = (UnsafeDeserialization,)

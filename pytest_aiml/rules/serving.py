@@ -1,8 +1,4 @@
-"""Serving rules: how production code loads models, takes requests and runs inference.
-
-The helpers for route handlers and request data flow (:func:`route_path`,
-:class:`ValueFlow`) are shared with the LLM rules.
-"""
+"""Serving rules: how production code loads models, takes requests and runs inference."""
 
 from __future__ import annotations
 
@@ -16,263 +12,21 @@ import libcst as cst
 from pytest_aiml.engine.context import ModuleContext, call_argument, is_false, is_true
 from pytest_aiml.engine.discovery import MODEL_SUFFIXES
 from pytest_aiml.engine.rule import Category, Effort, Example, FileRule, Priority
-
-# -- shared helpers -----------------------------------------------------------------
-
-#: Decorator methods that register a FastAPI or Flask route (``@app.post``, ``@bp.route``).
-ROUTE_METHODS = frozenset({"get", "post", "put", "patch", "delete", "options", "head", "route", "api_route"})
-FLASK_REQUEST_DATA = frozenset(
-    {f"flask.request.{name}" for name in ("json", "form", "args", "values", "data", "files")}
+from pytest_aiml.rules.flow import (
+    UNVALIDATED_TYPES,
+    VALIDATING_NAME,
+    Origin,
+    ValueFlow,
+    all_parameters,
+    block_statements,
+    callee_name,
+    dotted_text,
+    flask_request_data,
+    is_dependency,
+    is_request_object,
+    request_body_read,
+    route_path,
 )
-FLASK_REQUEST_READERS = frozenset({"flask.request.get_json", "flask.request.get_data"})
-#: Methods of a FastAPI/Starlette ``Request`` that return the raw body.
-REQUEST_BODY_READERS = frozenset({"json", "form", "body"})
-REQUEST_TYPES = frozenset({"fastapi.Request", "starlette.requests.Request", "fastapi.requests.Request"})
-DEPENDENCY_MARKERS = frozenset({"fastapi.Depends", "fastapi.Security", "fastapi.params.Depends"})
-UNVALIDATED_TYPES = frozenset(
-    {"builtins.dict", "typing.Dict", "typing.Any", "typing.Mapping", "collections.abc.Mapping", "typing.MutableMapping"}
-)
-#: Calls that copy their argument into another container, so the data keeps its origin.
-DATA_CONTAINERS = frozenset(
-    {
-        "numpy.array", "numpy.asarray", "numpy.asanyarray", "numpy.stack", "numpy.concatenate", "pandas.DataFrame",
-        "pandas.Series", "pandas.json_normalize", "torch.tensor", "torch.as_tensor", "torch.from_numpy",
-        "torch.Tensor", "builtins.list", "builtins.dict", "builtins.tuple", "builtins.str", "json.loads",
-        "json.dumps", "ray.data.from_items", "ray.data.from_pandas",
-    }
-)
-_PATH_PARAMETER = re.compile(r"\{(\w+)")
-
-
-def dotted_text(expr: cst.BaseExpression) -> str | None:
-    """Return ``a.b.c`` for a name or attribute chain as written, without resolving imports."""
-    parts: list[str] = []
-    while isinstance(expr, cst.Attribute):
-        parts.append(expr.attr.value)
-        expr = expr.value
-    if not isinstance(expr, cst.Name):
-        return None
-    parts.append(expr.value)
-    return ".".join(reversed(parts))
-
-
-def attribute_text(func: cst.Attribute) -> str:
-    """Return an attribute chain as written, leaving out a base that is not a name: ``chat.completions.create``."""
-    parts: list[str] = []
-    expr: cst.BaseExpression = func
-    while isinstance(expr, cst.Attribute):
-        parts.append(expr.attr.value)
-        expr = expr.value
-    if isinstance(expr, cst.Name):
-        parts.append(expr.value)
-    return ".".join(reversed(parts))
-
-
-def callee_name(call: cst.Call) -> str | None:
-    """Return the last identifier of the called name: ``predict`` for ``self.model.predict(x)``."""
-    func = call.func
-    if isinstance(func, cst.Attribute):
-        return func.attr.value
-    if isinstance(func, cst.Name):
-        return func.value
-    return None
-
-
-def route_path(function: cst.FunctionDef, context: ModuleContext) -> str | None:
-    """Return the URL rule of a FastAPI or Flask route handler, or None for other functions.
-
-    A route decorator is a call of a route method (``app.post``, ``router.get``,
-    ``bp.route``) whose first argument is a string, in a module that imports FastAPI or
-    Flask. A rule that is not a plain string (an f-string, say) returns ``""``.
-    """
-    if not context.imports_any("fastapi", "flask"):
-        return None
-    for decorator in function.decorators:
-        call = decorator.decorator
-        if not isinstance(call, cst.Call) or not isinstance(call.func, cst.Attribute):
-            continue
-        if call.func.attr.value not in ROUTE_METHODS:
-            continue
-        rule = call_argument(call, 0, "path") or call_argument(call, None, "rule")
-        if rule is None:
-            continue
-        text = context.string_value(rule.value)
-        if text is not None:
-            return text
-        if isinstance(rule.value, cst.FormattedString):
-            return ""
-    return None
-
-
-def all_parameters(function: cst.FunctionDef) -> Iterator[cst.Param]:
-    params = function.params
-    yield from params.posonly_params
-    yield from params.params
-    if isinstance(params.star_arg, cst.Param):
-        yield params.star_arg
-    yield from params.kwonly_params
-    if params.star_kwarg is not None:
-        yield params.star_kwarg
-
-
-def is_dependency(param: cst.Param, context: ModuleContext) -> bool:
-    """Tell whether FastAPI injects the parameter (``= Depends(...)``) rather than reading it from the request."""
-    default = param.default
-    return isinstance(default, cst.Call) and context.qualified_name(default.func) in DEPENDENCY_MARKERS
-
-
-def is_request_object(param: cst.Param, context: ModuleContext) -> bool:
-    annotation = param.annotation
-    return annotation is not None and context.qualified_name(annotation.annotation) in REQUEST_TYPES
-
-
-def flask_request_data(expr: cst.BaseExpression, context: ModuleContext) -> str | None:
-    """Describe ``request.json``, ``request.form``, ``request.get_json()`` and the like, or return None."""
-    if isinstance(expr, cst.Attribute):
-        name = context.qualified_name(expr)
-        if name in FLASK_REQUEST_DATA:
-            return "request." + name.rsplit(".", 1)[-1]
-    elif isinstance(expr, cst.Call):
-        name = context.qualified_name(expr.func)
-        if name in FLASK_REQUEST_READERS:
-            return f"request.{name.rsplit('.', 1)[-1]}()"
-    return None
-
-
-def request_body_read(expr: cst.BaseExpression, request_names: set[str]) -> str | None:
-    """Describe ``request.json()`` (awaited or not) on a FastAPI ``Request`` parameter, or return None."""
-    if isinstance(expr, cst.Await):
-        expr = expr.expression
-    if (
-        isinstance(expr, cst.Call)
-        and isinstance(expr.func, cst.Attribute)
-        and expr.func.attr.value in REQUEST_BODY_READERS
-        and isinstance(expr.func.value, cst.Name)
-        and expr.func.value.value in request_names
-    ):
-        return f"await {expr.func.value.value}.{expr.func.attr.value}()"
-    return None
-
-
-def block_statements(block: cst.BaseSuite) -> Iterator[cst.BaseSmallStatement]:
-    """Yield the simple statements directly in a block, not those of nested blocks."""
-    if isinstance(block, cst.SimpleStatementSuite):
-        yield from block.body
-        return
-    for statement in block.body:
-        if isinstance(statement, cst.SimpleStatementLine):
-            yield from statement.body
-
-
-@dataclass(frozen=True, slots=True)
-class Origin:
-    """The source of a value, named for the message, and whether it was formatted into a larger string."""
-
-    description: str
-    interpolated: bool = False
-
-    def formatted(self) -> Origin:
-        return Origin(self.description, interpolated=True)
-
-
-class ValueFlow:
-    """Track which local names hold values derived from a source, in traversal order.
-
-    ``source`` recognises the rule's own sources (request data, LLM output). Values
-    flow through assignment, attribute and subscript access, ``await``, method calls on
-    the value (``data.get("x")``, ``text.strip()``), container literals, the copying
-    calls of :data:`DATA_CONTAINERS` and string formatting. Any other call ends the
-    flow: its result is unknown, and unknown is not reported.
-    """
-
-    def __init__(self, context: ModuleContext, source: Callable[[cst.BaseExpression], str | None]) -> None:
-        self.context = context
-        self.source = source
-        self._frames: list[dict[str, Origin | None]] = [{}]
-
-    def enter_scope(self) -> None:
-        self._frames.append({})
-
-    def leave_scope(self) -> None:
-        self._frames.pop()
-
-    def bind(self, target: cst.BaseExpression, origin: Origin | None) -> None:
-        if isinstance(target, cst.Name):
-            self._frames[-1][target.value] = origin
-        elif isinstance(target, (cst.Tuple, cst.List)):
-            for element in target.elements:
-                self.bind(element.value, origin)
-
-    def bind_assignment(self, node: cst.Assign | cst.AnnAssign) -> None:
-        if node.value is None:
-            return
-        origin = self.origin(node.value)
-        targets = [target.target for target in node.targets] if isinstance(node, cst.Assign) else [node.target]
-        for target in targets:
-            self.bind(target, origin)
-
-    def lookup(self, name: str) -> Origin | None:
-        for frame in reversed(self._frames):
-            if name in frame:
-                return frame[name]
-        return None
-
-    def origin(self, expr: cst.BaseExpression) -> Origin | None:
-        """Return the origin of ``expr`` if it carries data from a source."""
-        described = self.source(expr)
-        if described is not None:
-            return Origin(described)
-        if isinstance(expr, cst.Name):
-            return self.lookup(expr.value)
-        if isinstance(expr, (cst.Attribute, cst.Subscript)):
-            return self.origin(expr.value)
-        if isinstance(expr, cst.Await):
-            return self.origin(expr.expression)
-        if isinstance(expr, cst.FormattedString):
-            parts = (part.expression for part in expr.parts if isinstance(part, cst.FormattedStringExpression))
-            found = self._first(parts)
-            return found.formatted() if found else None
-        if isinstance(expr, cst.BinaryOperation):
-            if isinstance(expr.operator, (cst.Add, cst.Modulo)):
-                found = self.origin(expr.left) or self.origin(expr.right)
-                return found.formatted() if found else None
-            return None
-        if isinstance(expr, (cst.List, cst.Tuple, cst.Set)):
-            return self._first(element.value for element in expr.elements)
-        if isinstance(expr, cst.Dict):
-            return self._first(element.value for element in expr.elements)
-        if isinstance(expr, cst.Call):
-            return self._call_origin(expr)
-        return None
-
-    def _call_origin(self, call: cst.Call) -> Origin | None:
-        func = call.func
-        if isinstance(func, cst.Attribute):
-            if func.attr.value in ("format", "join"):
-                found = self._first(arg.value for arg in call.args) or self.origin(func.value)
-                return found.formatted() if found else None
-            if VALIDATING_NAME.search(func.attr.value):
-                return None
-            receiver = self.origin(func.value)
-            if receiver is not None:
-                return receiver
-        if self.context.qualified_name(func) in DATA_CONTAINERS:
-            return self._first(arg.value for arg in call.args)
-        return None
-
-    def _first(self, expressions: Iterator[cst.BaseExpression]) -> Origin | None:
-        for expr in expressions:
-            found = self.origin(expr)
-            if found is not None:
-                return found
-        return None
-
-
-#: Called names that check their input: ``validate_payload``, ``model_validate``, ``check_input``.
-VALIDATING_NAME = re.compile(
-    r"valid|verify|sanitiz|sanitis|parse_obj|parse_raw|(^|_)(check|checks|ensure)(_|$)|^check[A-Z]", re.IGNORECASE
-)
-
 
 # -- AIML201 hardcoded-model-path ----------------------------------------------------
 
@@ -287,16 +41,19 @@ class PathArgument:
     local_only: bool = False
     #: The loader takes an open file, so the path comes through ``open(...)``.
     file_object: bool = False
+    #: The loader reads any serialised object, data as often as models, so a relative
+    #: file named for data (``traindata.pt``) is not a model.
+    any_object: bool = False
 
 
 _FILE_ARGUMENT = PathArgument(0, "f")
 MODEL_LOADERS: dict[str, PathArgument] = {
-    "torch.load": _FILE_ARGUMENT,
-    "torch.serialization.load": _FILE_ARGUMENT,
+    "torch.load": PathArgument(0, "f", any_object=True),
+    "torch.serialization.load": PathArgument(0, "f", any_object=True),
     "torch.jit.load": _FILE_ARGUMENT,
     "torch.export.load": _FILE_ARGUMENT,
-    "joblib.load": PathArgument(0, "filename"),
-    "pandas.read_pickle": PathArgument(0, "filepath_or_buffer"),
+    "joblib.load": PathArgument(0, "filename", any_object=True),
+    "pandas.read_pickle": PathArgument(0, "filepath_or_buffer", any_object=True),
     "onnxruntime.InferenceSession": PathArgument(0, "path_or_bytes"),
     "onnx.load": _FILE_ARGUMENT,
     "onnx.load_model": _FILE_ARGUMENT,
@@ -318,11 +75,30 @@ for _name in (
 ):
     MODEL_LOADERS[_name] = PathArgument(0, "filepath")
 for _name in ("torch", "numpy", "flax", "tensorflow", "paddle", "mlx"):
-    MODEL_LOADERS[f"safetensors.{_name}.load_file"] = PathArgument(0, "filename")
-MODEL_LOADERS["safetensors.safe_open"] = PathArgument(0, "filename")
+    MODEL_LOADERS[f"safetensors.{_name}.load_file"] = PathArgument(0, "filename", any_object=True)
+MODEL_LOADERS["safetensors.safe_open"] = PathArgument(0, "filename", any_object=True)
 for _name in ("pickle.load", "_pickle.load", "cPickle.load", "dill.load", "cloudpickle.load"):
-    MODEL_LOADERS[_name] = PathArgument(0, "file", file_object=True)
+    MODEL_LOADERS[_name] = PathArgument(0, "file", file_object=True, any_object=True)
 del _name
+
+#: Words of a file name that mark a data file: ``features.pkl``, ``X_train.joblib``, ``test.pt``.
+_DATA_WORDS = frozenset(
+    {
+        "data", "dataset", "datasets", "feature", "features", "label", "labels", "sample", "samples", "train",
+        "training", "test", "testing", "val", "valid", "validation", "trainset", "testset", "valset", "validset",
+    }
+)
+#: Words that mark a model or a fitted object even next to a data word: ``label_encoder.pkl``,
+#: ``best_val.pt``, ``trained_model.pt``. ``embeddings`` is in neither list, because an
+#: embedding table is often part of a model.
+_MODEL_WORDS = frozenset(
+    {
+        "model", "models", "weights", "checkpoint", "ckpt", "net", "network", "encoder", "decoder", "tokenizer",
+        "vectorizer", "scaler", "classifier", "clf", "regressor", "estimator", "pipeline", "extractor", "embedder",
+        "labeler", "labeller", "state", "params", "best", "last", "final", "epoch", "step", "loss", "acc",
+        "trained", "pretrained", "finetuned",
+    }
+)
 
 _FROM_PRETRAINED = PathArgument(0, "pretrained_model_name_or_path", local_only=True)
 _MLFLOW_LOAD = PathArgument(0, "model_uri", local_only=True)
@@ -365,7 +141,22 @@ def hardcoded_kind(value: PathValue, loader: PathArgument) -> bool:
         return bool(_NAMED_LOCAL_PREFIX.match(text)) or text.startswith("~")
     if loader.local_only:
         return False
-    return PurePosixPath(text.replace("\\", "/")).suffix.lower() in MODEL_SUFFIXES
+    name = PurePosixPath(text.replace("\\", "/"))
+    if loader.any_object and names_data_file(name.stem):
+        return False
+    return name.suffix.lower() in MODEL_SUFFIXES
+
+
+def names_data_file(stem: str) -> bool:
+    """Tell whether a file name without its suffix says the file holds data, not a model.
+
+    Words are the runs of letters, so ``X_train2`` has ``x`` and ``train``, and a word
+    ending in ``data`` counts as ``data`` (``traindata``, ``rawdata``).
+    """
+    words = re.findall(r"[a-z]+", stem.lower())
+    if any(word in _MODEL_WORDS or word.endswith(("model", "ckpt")) for word in words):
+        return False
+    return any(word in _DATA_WORDS or word.endswith(("data", "dataset", "datasets")) for word in words)
 
 
 class HardcodedModelPath(FileRule):
@@ -595,6 +386,11 @@ HardcodedModelPath.VALID = (
         path="tests/test_model.py",
     ),
     Example("import pickle\nwith open(config.model_path, 'rb') as f:\n    model = pickle.load(f)\n"),
+    Example(
+        "import torch\n# a relative file named for data holds a tensor, not a model\ndata = torch.load('traindata.pt')\n",
+        path="time_series/train.py",
+    ),
+    Example("import pickle\nwith open('data/features.pkl', 'rb') as f:\n    X, y = pickle.load(f)\n"),
 )
 HardcodedModelPath.INVALID = (
     Example("import torch as T\nmodel = T.load('/opt/models/churn.pt')\n", lines=(2,)),
@@ -613,6 +409,10 @@ HardcodedModelPath.INVALID = (
     Example("from transformers import AutoModel\nmodel = AutoModel.from_pretrained('/home/ana/bert-finetuned')\n", lines=(2,)),
     Example("import xgboost as xgb\nbooster = xgb.Booster(model_file='/opt/xgb.json')\nbooster.load_model('xgb.ubj')\n", lines=(2, 3)),
     Example("from safetensors.torch import load_file\nstate = load_file(f'/mnt/weights/{name}.safetensors')\n", lines=(2,)),
+    Example(
+        "import joblib\nX = joblib.load('/srv/cache/X_train.joblib')\nencoder = joblib.load('label_encoder.joblib')\n",
+        lines=(2, 3),
+    ),
 )
 
 
@@ -634,6 +434,7 @@ MODEL_NAME = re.compile(
 #: Names of functions that run inference or preprocessing.
 INFERENCE_FUNCTION = re.compile(r"predict|infer|preprocess", re.IGNORECASE)
 _ABORT_NAMES = frozenset({"abort", "HTTPException", "BadRequest", "ValidationError"})
+_PATH_PARAMETER = re.compile(r"\{(\w+)")
 
 
 @dataclass(eq=False, slots=True)
@@ -747,7 +548,7 @@ class NoInputValidation(FileRule):
         handler = self._handler()
         if handler is None or handler.validated:
             return
-        if _rejects(node.body) and self._mentions_data(node.test):
+        if _rejects_data(node, self._flow):
             handler.validated = True
 
     def visit_Call(self, node: cst.Call) -> None:
@@ -757,7 +558,7 @@ class NoInputValidation(FileRule):
         name = callee_name(node)
         if name is None:
             return
-        if self._validates(node, name):
+        if _validates(node, name, self._flow):
             handler.validated = True
             return
         display = self._model_call(node, name)
@@ -768,18 +569,6 @@ class NoInputValidation(FileRule):
             if origin is not None:
                 handler.unvalidated_calls.append((node, display, origin))
                 return
-
-    def _validates(self, node: cst.Call, name: str) -> bool:
-        if VALIDATING_NAME.search(name):
-            return True
-        func = node.func
-        if isinstance(func, cst.Attribute) and name == "load":
-            # marshmallow: ``schema.load(data)`` validates and deserialises.
-            return "schema" in self.context.module.code_for_node(func.value).lower()
-        if name[:1].isupper():
-            # A pydantic model or dataclass built from the data: ``Item(**payload)``.
-            return any(arg.star == "**" and self._flow.origin(arg.value) is not None for arg in node.args)
-        return False
 
     def _model_call(self, node: cst.Call, name: str) -> str | None:
         """Return how to name the call in a message if it runs a model or preprocessing step."""
@@ -807,14 +596,6 @@ class NoInputValidation(FileRule):
         name = dotted_text(receiver) or ""
         return "sess" in name.lower()
 
-    def _mentions_data(self, test: cst.BaseExpression) -> bool:
-        collector = _ExpressionNodes()
-        test.visit(collector)
-        return any(
-            isinstance(node, (cst.Name, cst.Attribute, cst.Call)) and self._flow.origin(node) is not None
-            for node in collector.nodes
-        )
-
 
 class _ExpressionNodes(cst.CSTVisitor):
     """Collect every node of one small expression, such as the test of an ``if``."""
@@ -826,6 +607,32 @@ class _ExpressionNodes(cst.CSTVisitor):
     def on_visit(self, node: cst.CSTNode) -> bool:
         self.nodes.append(node)
         return True
+
+
+def _validates(node: cst.Call, name: str, flow: ValueFlow) -> bool:
+    """Tell whether a call checks the data it is given."""
+    if VALIDATING_NAME.search(name):
+        return True
+    func = node.func
+    if isinstance(func, cst.Attribute) and name == "load":
+        # marshmallow: ``schema.load(data)`` validates and deserialises.
+        return "schema" in flow.context.module.code_for_node(func.value).lower()
+    if name[:1].isupper():
+        # A pydantic model or dataclass built from the data: ``Item(**payload)``.
+        return any(arg.star == "**" and flow.origin(arg.value) is not None for arg in node.args)
+    return False
+
+
+def _rejects_data(node: cst.If, flow: ValueFlow) -> bool:
+    """Tell whether an ``if`` tests the data and rejects it: ``if 'x' not in data: abort(400)``."""
+    if not _rejects(node.body):
+        return False
+    collector = _ExpressionNodes()
+    node.test.visit(collector)
+    return any(
+        isinstance(expr, (cst.Name, cst.Attribute, cst.Call)) and flow.origin(expr) is not None
+        for expr in collector.nodes
+    )
 
 
 def _rejects(body: cst.BaseSuite) -> bool:

@@ -9,7 +9,7 @@ import libcst as cst
 
 from pytest_aiml.engine.context import ModuleContext, call_argument, has_star_kwargs, is_true, keyword_value
 from pytest_aiml.engine.rule import Category, Effort, Example, FileRule, Priority
-from pytest_aiml.rules.serving import all_parameters, dotted_text
+from pytest_aiml.rules.flow import all_parameters, dotted_text
 
 #: A full git commit id, the only revision the Hub cannot point at other files later.
 COMMIT_HASH = re.compile(r"[0-9a-fA-F]{40}")

@@ -270,3 +270,17 @@ def test_repo_files_relative_posix(tmp_path: Path) -> None:
     result = inspect_artifact(tmp_path / "a/b/model.pkl", "a/b/model.pkl", root=tmp_path, repo_files=files)
     assert result.rel_path == "a/b/model.pkl"
     assert result.name == "model.pkl"
+
+
+def test_fitted_dict_vectorizer_pickle_is_safe(tmp_path: Path) -> None:
+    # A fitted DictVectorizer stores dtype=numpy.float64, a global every such pickle names.
+    feature_extraction = pytest.importorskip("sklearn.feature_extraction")
+    linear_model = pytest.importorskip("sklearn.linear_model")
+    vectorizer = feature_extraction.DictVectorizer()
+    features = vectorizer.fit_transform([{"distance": 1.5, "route": "a"}, {"distance": 3.0, "route": "b"}])
+    regression = linear_model.LinearRegression().fit(features, [10.0, 20.0])
+    path = tmp_path / "lin_reg.bin"
+    path.write_bytes(pickle.dumps((vectorizer, regression)))
+    inspection = inspect_artifact(path, "lin_reg.bin", root=tmp_path, repo_files=["lin_reg.bin"])
+    assert inspection.checks["safety"].status == "pass", inspection.checks["safety"].details
+    assert inspection.framework == "sklearn"

@@ -39,3 +39,83 @@ def test_may_run_torch_below_2_6(tmp_path: Path, files: dict[str, str], old_torc
 def test_invalid_pyproject_is_skipped(tmp_path: Path) -> None:
     pins = _pins(tmp_path, {"pyproject.toml": "[project\n", "requirements.txt": "Torch==2.6.0\n"})
     assert [pin.specifier for pin in pins["torch"]] == ["==2.6.0"]
+
+
+@pytest.mark.parametrize(
+    ("specifier", "old_torch_possible"),
+    [
+        ("torch<2.6", True),
+        ("torch<2.6.0", True),
+        ("torch<=2.5.1", True),
+        ("torch==2.5.*", True),
+        ("torch~=2.4.0", True),
+        ("torch>=2.0,<2.6", True),
+        ("torch<2.7", True),
+        ("torch<=2.6", True),
+        ("torch==2.6.*", False),
+        ("torch~=2.6", False),
+        ("torch>=2.6,<2.8", False),
+        ("torch>=2.6,!=2.6.1", False),
+    ],
+)
+def test_upper_bound_decides(tmp_path: Path, specifier: str, old_torch_possible: bool) -> None:
+    assert may_run_below(_pins(tmp_path, {"requirements.txt": specifier + "\n"}), "torch", "2.6") is old_torch_possible
+
+
+@pytest.mark.parametrize(
+    ("version", "old_torch_possible"),
+    [("~2.4", True), ("~2.6", False), ("^2.6", False), ("^2.4", True)],
+)
+def test_poetry_tilde_and_caret_bounds(tmp_path: Path, version: str, old_torch_possible: bool) -> None:
+    pins = _pins(tmp_path, {"pyproject.toml": f'[tool.poetry.dependencies]\ntorch = "{version}"\n'})
+    assert may_run_below(pins, "torch", "2.6") is old_torch_possible
+
+
+def _nested_pins(tmp_path: Path, files: dict[str, str]):
+    for name, content in files.items():
+        target = tmp_path / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(content)
+    return collect_pins(discover(tmp_path))
+
+
+NESTED_PROJECTS = {
+    "requirements.txt": "torch>=2.7\n",
+    "legacy/requirements.txt": "torch<2.6\n",
+    "legacy/tools/requirements.txt": "numpy\n",
+    "modern/requirements.txt": "torch>=2.7.1\n",
+    "modern/old_demo/requirements.txt": "torch==2.1.0\n",
+}
+
+
+@pytest.mark.parametrize(
+    ("path", "old_torch_possible"),
+    [
+        ("legacy/train.py", True),
+        # The tools folder's requirements do not name torch, so the legacy folder's apply.
+        ("legacy/tools/convert.py", True),
+        ("modern/train.py", False),
+        ("modern/old_demo/run.py", True),
+        ("scripts/eval.py", False),
+        ("setup_env.py", False),
+        (None, False),
+    ],
+)
+def test_nearest_folder_pins_apply(tmp_path: Path, path: str | None, old_torch_possible: bool) -> None:
+    pins = _nested_pins(tmp_path, NESTED_PROJECTS)
+    assert may_run_below(pins, "torch", "2.6", path) is old_torch_possible
+
+
+def test_sibling_project_pins_do_not_apply(tmp_path: Path) -> None:
+    pins = _nested_pins(tmp_path, {"vision/requirements.txt": "torch>=2.7.1\n"})
+    assert may_run_below(pins, "torch", "2.6", "vision/train.py") is False
+    assert may_run_below(pins, "torch", "2.6", "audio/train.py") is True
+
+
+def test_requirements_folder_describes_parent(tmp_path: Path) -> None:
+    pins = _nested_pins(
+        tmp_path,
+        {"requirements/requirements-prod.txt": "torch>=2.6\n", "service/docker/requirements.txt": "torch<2.6\n"},
+    )
+    assert may_run_below(pins, "torch", "2.6", "src/model.py") is False
+    assert may_run_below(pins, "torch", "2.6", "service/app.py") is True

@@ -150,3 +150,35 @@ def test_report_path_needs_equals_sign(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest("--aiml", "--aiml-report", "out.yaml", "-p", "no:cacheprovider")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*write --aiml-report=PATH with '='*"])
+
+
+BROKEN_TEST_MODULE = "import not_installed_package\n\n\ndef test_uses_it():\n    pass\n"
+
+
+def test_aiml_only_skips_repository_tests(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(model_io=UNSAFE_LOAD, test_broken=BROKEN_TEST_MODULE)
+    pytester.mkdir("sub").joinpath("conftest.py").write_text("import not_installed_package\n")
+    result = pytester.runpytest("--aiml-only", "--aiml-select=AIML101", "-p", "no:cacheprovider")
+    result.assert_outcomes(failed=1)
+    assert "not_installed_package" not in result.stdout.str()
+
+
+def test_aiml_only_with_paths_and_node_ids(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(model_io=UNSAFE_LOAD, other_io=UNSAFE_LOAD)
+    by_path = pytester.runpytest("--aiml-only", "--aiml-select=AIML101", "model_io.py", "-p", "no:cacheprovider", "-rA")
+    by_path.assert_outcomes(failed=1)
+    assert "other_io.py" not in by_path.stdout.str()
+    by_node = pytester.runpytest("--aiml-only", "model_io.py::AIML101-unsafe-deserialization", "-p", "no:cacheprovider")
+    by_node.assert_outcomes(failed=1)
+
+
+def test_interrupted_run_marks_report_partial(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(model_io=UNSAFE_LOAD, test_broken=BROKEN_TEST_MODULE)
+    result = pytester.runpytest("--aiml", "--aiml-report=report.yaml", "-p", "no:cacheprovider")
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    result.stdout.fnmatch_lines(["*the run was interrupted before the aiml items ran*", "*pytest --aiml-only*"])
+    import yaml
+
+    details = yaml.safe_load((pytester.path / "report.yaml").read_text())["aiml_analysis"]["x_pytest_aiml"]
+    assert details["interrupted"] is True
+    assert details["complete_run"] is False

@@ -1,0 +1,284 @@
+"""Waivers from config, inline comments and markers; baselines; selection and the fail-on threshold."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+
+import pytest
+import yaml
+
+from tests.report_validation import assert_valid_report
+
+XDIST = pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["serial", "xdist"])
+RUN = ("--aiml", "--aiml-select=AIML101", "-p", "no:cacheprovider", "-rA")
+
+LOADERS = """
+import pickle
+
+
+def first(stream):
+    return pickle.load(stream)
+
+
+def second(stream):
+    return pickle.loads(stream.read())
+"""
+
+
+def _report(pytester: pytest.Pytester) -> dict:
+    report = yaml.safe_load((pytester.path / "report.yaml").read_text())
+    assert_valid_report(report)
+    return report["aiml_analysis"]["x_pytest_aiml"]
+
+
+@XDIST
+def test_config_waiver_xfails_with_reason(pytester: pytest.Pytester, workers: list[str]) -> None:
+    pytester.makepyfile(loaders=LOADERS)
+    pytester.makepyprojecttoml(
+        textwrap.dedent(
+            """
+            [[tool.pytest-aiml.waivers]]
+            rules = ["AIML1"]
+            paths = ["loaders.py"]
+            reason = "streams come from our own feature store"
+            expires = 2099-01-31
+            """
+        )
+    )
+    result = pytester.runpytest(*RUN, "--aiml-report=report.yaml", *workers)
+    result.assert_outcomes(xfailed=1)
+    result.stdout.fnmatch_lines(["*XFAIL*loaders.py::AIML101-unsafe-deserialization*streams come from our own feature store*"])
+    details = _report(pytester)
+    assert details["waived_findings_by_rule"] == {"AIML101": 2}
+    [waiver] = details["waivers"]
+    assert waiver["origin"] == "pyproject.toml waivers[1]"
+    assert waiver["source"] == "config"
+    assert waiver["expires"] == "2099-01-31"
+    assert waiver["findings"] == ["loaders.py:5 AIML101", "loaders.py:9 AIML101"]
+    assert details["stale_waivers"] == []
+
+
+def test_path_globs_are_not_substrings(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(loaders=LOADERS)
+    pytester.makepyprojecttoml('[[tool.pytest-aiml.waivers]]\nrules = ["AIML101"]\npaths = ["load"]\nreason = "x"\n')
+    result = pytester.runpytest(*RUN)
+    result.assert_outcomes(failed=1)
+
+
+@XDIST
+def test_partly_waived_item_fails_on_the_rest(pytester: pytest.Pytester, workers: list[str]) -> None:
+    pytester.makepyfile(loaders=LOADERS.replace("return pickle.load(stream)", "return pickle.load(stream)  # aiml: waive[AIML101] trusted cache"))
+    result = pytester.runpytest(*RUN, *workers)
+    result.assert_outcomes(failed=1)
+    output = result.stdout.str()
+    assert "loaders.py:9:12 AIML101" in output
+    assert "loaders.py:5:" not in output
+    assert "1 waived and 0 baselined finding(s) are not shown." in output
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        # on the flagged line
+        "import pickle\nx = pickle.loads(b'')  # aiml: waive[AIML101] fixture bytes\n",
+        # on the line above
+        "import pickle\n# aiml: waive[AIML101] fixture bytes\nx = pickle.loads(b'')\n",
+        # on the first line of a multi-line call
+        "import pickle\nx = dict(  # aiml: waive[AIML101] fixture bytes\n    value=pickle.loads(b''),\n)\n",
+        # above a decorator of the decorated function
+        "import pickle\n# aiml: waive[AIML101] fixture bytes\n@register(\n    pickle.loads(b''),\n)\ndef f():\n    pass\n",
+        # on the first line of a comprehension spanning lines
+        "import pickle\nrows = [  # aiml: waive[AIML101] fixture bytes\n    pickle.loads(blob)\n    for blob in blobs\n]\n",
+        # for the whole file, near the top
+        '"""Fixtures."""\n# aiml: waive-file[AIML1] test fixtures only\nimport pickle\nx = pickle.loads(b"")\ny = pickle.loads(b"")\n',
+    ],
+    ids=["same-line", "line-above", "multi-line-call", "decorator", "comprehension", "whole-file"],
+)
+def test_inline_waiver_placement(pytester: pytest.Pytester, source: str) -> None:
+    pytester.makepyfile(blobs=source)
+    result = pytester.runpytest(*RUN)
+    result.assert_outcomes(xfailed=1)
+
+
+def test_inline_waiver_elsewhere_does_not_apply(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(blobs="import pickle\n# aiml: waive[AIML101] fixture bytes\n\nx = 1\ny = pickle.loads(b'')\n")
+    result = pytester.runpytest(*RUN)
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*stale waivers, matching no finding*", "*blobs.py:2*"])
+
+
+@XDIST
+def test_marker_waiver_from_conftest(pytester: pytest.Pytester, workers: list[str]) -> None:
+    pytester.makepyfile(loaders=LOADERS)
+    pytester.makeconftest(
+        """
+        import pytest
+
+        def pytest_collection_modifyitems(items):
+            for item in items:
+                if item.nodeid == "loaders.py::AIML101-unsafe-deserialization":
+                    item.add_marker(pytest.mark.aiml_waive("AIML101", reason="reviewed in PR 12", expires="2099-06-30"))
+        """
+    )
+    result = pytester.runpytest(*RUN, "--aiml-report=report.yaml", *workers)
+    result.assert_outcomes(xfailed=1)
+    result.stdout.fnmatch_lines(["*reviewed in PR 12*"])
+    [waiver] = _report(pytester)["waivers"]
+    assert waiver["source"] == "marker"
+
+
+@XDIST
+def test_expired_waiver_fails_with_date(pytester: pytest.Pytester, workers: list[str]) -> None:
+    pytester.makepyfile(loaders=LOADERS)
+    pytester.makepyprojecttoml(
+        '[[tool.pytest-aiml.waivers]]\nrules = ["AIML101"]\nreason = "until the migration"\nexpires = 2020-01-31\n'
+    )
+    result = pytester.runpytest(*RUN, "--aiml-report=report.yaml", *workers)
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*The waiver pyproject.toml waivers[[]1[]] would cover loaders.py:5:12 but expired on 2020-01-31.*"])
+    assert _report(pytester)["expired_waivers"] == ["pyproject.toml waivers[1]"]
+
+
+@XDIST
+def test_stale_waiver_reported_and_strict_fails(pytester: pytest.Pytester, workers: list[str]) -> None:
+    pytester.makepyfile(clean="import json\nvalue = json.loads('{}')\nimport pickle\n")
+    pytester.makepyprojecttoml('[[tool.pytest-aiml.waivers]]\nrules = ["AIML101"]\nreason = "old code"\n')
+    result = pytester.runpytest(*RUN, "--aiml-report=report.yaml", *workers)
+    assert result.ret == pytest.ExitCode.OK
+    result.stdout.fnmatch_lines(["*stale waivers, matching no finding:*", "*pyproject.toml waivers[[]1[]]*"])
+    assert _report(pytester)["stale_waivers"] == ["pyproject.toml waivers[1]"]
+    strict = pytester.runpytest(*RUN, "-o", "aiml_strict_waivers=true", *workers)
+    assert strict.ret == pytest.ExitCode.TESTS_FAILED
+
+
+@pytest.mark.parametrize(
+    ("table", "message"),
+    [
+        ('rules = ["AIML999"]\nreason = "x"', "*waivers[[]1[]].rules: unknown rule code 'AIML999'*"),
+        ('rules = ["AIML101"]', "*waivers[[]1[]].reason: is missing*"),
+        ('rules = ["AIML101"]\nreason = "x"\nexpires = "next year"', "*waivers[[]1[]].expires: invalid expiry date 'next year'*"),
+        ('rules = ["AIML101"]\nreason = "x"\nowner = "ml-team"', "*waivers[[]1[]].owner: unknown key*"),
+    ],
+    ids=["unknown-code", "missing-reason", "bad-date", "unknown-key"],
+)
+def test_invalid_config_waiver_is_usage_error(pytester: pytest.Pytester, table: str, message: str) -> None:
+    pytester.makepyprojecttoml(f"[[tool.pytest-aiml.waivers]]\n{table}\n")
+    result = pytester.runpytest("--aiml", "-p", "no:cacheprovider")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([message])
+
+
+def test_invalid_inline_waiver_names_file_and_line(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(blobs="import pickle\nx = pickle.loads(b'')  # aiml: waive[AIML101]\n")
+    result = pytester.runpytest(*RUN)
+    result.stdout.fnmatch_lines(["*invalid inline waiver: blobs.py:2: inline waiver for AIML101 has no reason*"])
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+
+
+@XDIST
+def test_baseline_cycle(pytester: pytest.Pytester, workers: list[str]) -> None:
+    pytester.makepyfile(loaders=LOADERS)
+    record = pytester.runpytest(*RUN, "--aiml-baseline=baseline.json", "--aiml-baseline-update", *workers)
+    assert record.ret == pytest.ExitCode.TESTS_FAILED
+    entries = json.loads((pytester.path / "baseline.json").read_text())["findings"]
+    assert [entry["code"] for entry in entries] == ["AIML101", "AIML101"]
+    assert all("line" not in entry for entry in entries)
+
+    # Known findings pass as xfailed, even after an edit shifts their lines.
+    pytester.makepyfile(loaders="# a new header comment\n\n" + LOADERS)
+    known = pytester.runpytest(*RUN, "--aiml-baseline=baseline.json", *workers)
+    known.assert_outcomes(xfailed=1)
+    known.stdout.fnmatch_lines(["*2 finding(s) in baseline*"])
+
+    # A new finding fails on its own; the baselined ones stay hidden.
+    pytester.makepyfile(loaders=LOADERS + "\n\ndef third(path):\n    return pickle.load(open(path, 'rb'))\n")
+    new = pytester.runpytest(*RUN, "--aiml-baseline=baseline.json", *workers)
+    new.assert_outcomes(failed=1)
+    assert "loaders.py:13:12 AIML101" in new.stdout.str()
+    assert "loaders.py:5:" not in new.stdout.str()
+
+    # A fixed finding is reported so the baseline can shrink.
+    pytester.makepyfile(loaders=LOADERS.replace("return pickle.load(stream)", "return None"))
+    fixed = pytester.runpytest(*RUN, "--aiml-baseline=baseline.json", "--aiml-report=report.yaml", *workers)
+    fixed.assert_outcomes(xfailed=1)
+    fixed.stdout.fnmatch_lines(["*1 baseline finding(s) are gone; shrink the baseline with --aiml-baseline-update*"])
+    assert len(_report(pytester)["baseline_disappeared"]) == 1
+
+
+def test_broken_baseline_is_usage_error(pytester: pytest.Pytester) -> None:
+    (pytester.path / "baseline.json").write_text("{not json")
+    result = pytester.runpytest("--aiml", "--aiml-baseline=baseline.json", "-p", "no:cacheprovider")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*baseline*baseline.json cannot be read*--aiml-baseline-update*"])
+
+
+@XDIST
+def test_fail_on_threshold(pytester: pytest.Pytester, workers: list[str]) -> None:
+    pytester.makepyfile(
+        train="import torch\nmodel = torch.nn.Linear(2, 2)\nopt = torch.optim.SGD(model.parameters(), lr=0.1)\n"
+        "for step in range(3):\n    loss = model(torch.ones(2)).sum()\n    loss.backward()\n    opt.step()\n"
+        "state = torch.load('weights.pt', weights_only=True)\n",
+    )
+    every = pytester.runpytest("--aiml", "--aiml-select=AIML401", "-p", "no:cacheprovider", *workers)
+    every.assert_outcomes(failed=1)
+    critical_only = pytester.runpytest(
+        "--aiml", "--aiml-select=AIML401", "--aiml-fail-on", "critical", "--aiml-report=report.yaml", "-p", "no:cacheprovider", *workers
+    )
+    critical_only.assert_outcomes(passed=1)
+    critical_only.stdout.fnmatch_lines(["*1 finding(s) are below --aiml-fail-on critical and do not fail*"])
+    report = yaml.safe_load((pytester.path / "report.yaml").read_text())
+    assert [item["priority"] for item in report["aiml_analysis"]["recommendations"]] == ["high"]
+
+
+def test_select_and_ignore_by_family(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(loaders=LOADERS)
+    pytester.makepyprojecttoml('[tool.pytest-aiml]\nselect = ["AIML1"]\nignore = ["AIML102"]\n')
+    result = pytester.runpytest("--aiml", "--co", "-q", "-p", "no:cacheprovider")
+    output = result.stdout.str()
+    assert "loaders.py::AIML101-unsafe-deserialization" in output
+    assert "AIML102" not in output
+    assert "AIML2" not in output
+    assert "AIML4" not in output
+
+
+CUSTOM_RULE_CONFTEST = '''
+import libcst as cst
+
+from pytest_aiml.engine.rule import Category, Effort, Example, FileRule, Priority
+
+
+class NoPrintInServing(FileRule):
+    code = "AIML950"
+    slug = "print-in-serving"
+    category = Category.MONITORING
+    priority = Priority.LOW
+    effort = Effort.LOW
+    message = "print() in serving code; use the logging module"
+    impact = "Prints bypass log levels, structure and shipping, so nobody sees them in production."
+    fix = "Replace print() with a logger call."
+    prefilter = ("print(",)
+    VALID = (Example("import logging\\nlogging.getLogger(__name__).info('ready')\\n"),)
+    INVALID = (Example("print('ready')\\n", lines=(1,)),)
+
+    def visit_Call(self, node: cst.Call) -> None:
+        if self.context.qualified_name(node.func) == "builtins.print":
+            self.report(node)
+
+
+def pytest_aiml_register_rules(registry):
+    registry.add(NoPrintInServing)
+'''
+
+
+@XDIST
+def test_custom_rule_from_conftest(pytester: pytest.Pytester, workers: list[str]) -> None:
+    pytester.makeconftest(CUSTOM_RULE_CONFTEST)
+    pytester.makepyfile(serve="def handler(request):\n    print('got', request)\n    return 1\n")
+    result = pytester.runpytest("--aiml", "--aiml-select=AIML950", "--aiml-report=report.yaml", "-p", "no:cacheprovider", *workers)
+    # conftest.py mentions print( in the rule's examples, so it gets an item too, which passes.
+    result.assert_outcomes(failed=1, passed=1)
+    result.stdout.fnmatch_lines(["serve.py:2:5 AIML950 print() in serving code; use the logging module", "Fix: Replace print() with a logger call."])
+    report = yaml.safe_load((pytester.path / "report.yaml").read_text())
+    assert_valid_report(report)
+    assert report["aiml_analysis"]["recommendations"][0]["category"] == "monitoring"
