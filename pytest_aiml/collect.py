@@ -25,6 +25,9 @@ if TYPE_CHECKING:
 RESULT_PROPERTY = "aiml"
 #: The key under which artifact items put the whole inspection, for the report's inventory.
 ARTIFACT_PROPERTY = "aiml_artifact"
+PARSE_FIX = (
+    "correct the syntax error, or add the file to 'exclude' in [tool.pytest-aiml] if it is not meant to be Python."
+)
 
 
 class AimlFailure(Exception):
@@ -119,19 +122,24 @@ class AimlItem(pytest.Item):
 
 
 class RuleItem(AimlItem):
-    """One file rule checked on one file."""
+    """One file rule checked on one file; the file is analysed when the first of its items runs."""
 
-    def __init__(self, *, rule: type[FileRule], findings: tuple[Finding, ...], **kwargs: Any) -> None:
+    def __init__(self, *, rule: type[FileRule], **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.rule = rule
-        self.findings = findings
         self.target = self.aiml.relative(self.path)
 
     def runtest(self) -> None:
-        self.conclude(self.rule, self.target, self.findings, self.target)
+        analysis = self.aiml.analyze(self.target)
+        if analysis.failure is not None:
+            # CPython parsed the file at collection, libcst could not: still one clear error.
+            raise AimlFailure(f"{analysis.failure.render()}\n\nFix: {PARSE_FIX}")
+        self.conclude(self.rule, self.target, analysis.for_rule(self.rule.code), self.target)
 
     def reportinfo(self) -> tuple[Path, int | None, str]:
-        line = self.findings[0].line - 1 if self.findings and self.findings[0].line else 0
+        analysis = self.aiml.analyzed(self.target)
+        findings = analysis.for_rule(self.rule.code) if analysis is not None else ()
+        line = findings[0].line - 1 if findings and findings[0].line else 0
         return self.path, line, f"{self.rule.code} {self.rule.slug}"
 
 
@@ -148,8 +156,7 @@ class ParseErrorItem(AimlItem):
         raise AimlFailure(
             f"{self.failure.render()}\n\n"
             f"pytest-aiml could not check this file for {', '.join(self.rules)}.\n"
-            "Fix: correct the syntax error, or add the file to 'exclude' in [tool.pytest-aiml] "
-            "if it is not meant to be Python."
+            f"Fix: {PARSE_FIX}"
         )
 
     def reportinfo(self) -> tuple[Path, int | None, str]:
@@ -181,22 +188,20 @@ class AimlFile(pytest.File):
     def collect(self) -> Iterable[pytest.Item]:
         relative = self.aiml.relative(self.path)
         try:
-            analysis = self.aiml.analyze(relative)
+            plan = self.aiml.plan(relative)
         except InlineWaiverError as error:
             raise self.CollectError(f"pytest-aiml: invalid inline waiver: {error}") from None
-        if analysis is None:
+        if plan is None:
             return
-        if analysis.failure is not None:
+        if plan.failure is not None:
             yield ParseErrorItem.from_parent(
-                self, name="aiml-parse-error", aiml=self.aiml, failure=analysis.failure, rules=analysis.rules
+                self, name="aiml-parse-error", aiml=self.aiml, failure=plan.failure, rules=plan.rules
             )
             return
-        for code in analysis.rules:
+        for code in plan.rules:
             rule = self.aiml.registry.get(code)
             assert issubclass(rule, FileRule)
-            yield RuleItem.from_parent(
-                self, name=item_name(rule), aiml=self.aiml, rule=rule, findings=analysis.for_rule(code)
-            )
+            yield RuleItem.from_parent(self, name=item_name(rule), aiml=self.aiml, rule=rule)
 
 
 class ArtifactItem(AimlItem):

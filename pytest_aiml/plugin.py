@@ -41,6 +41,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="Skip these rule codes or family prefixes, comma-separated. Adds to 'ignore'.",
     )
     group.addoption(
+        "--aiml-no-cache", action="store_true", default=False,
+        help="Analyse every file again instead of reusing the content-hash cache in the pytest cache folder.",
+    )
+    group.addoption(
         "--aiml-fail-on", metavar="PRIORITY", default=None, choices=["critical", "high", "medium", "low"],
         help="Fail only on findings of this priority or higher; lower ones are reported but pass (default: low).",
     )

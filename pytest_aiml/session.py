@@ -20,7 +20,15 @@ from typing import Any
 import pytest
 
 from pytest_aiml import xdist_support
-from pytest_aiml.collect import ARTIFACT_PROPERTY, RESULT_PROPERTY, AimlFile, AimlRepository, ArtifactFile, NotImported
+from pytest_aiml.collect import (
+    ARTIFACT_PROPERTY,
+    RESULT_PROPERTY,
+    AimlFile,
+    AimlRepository,
+    ArtifactFile,
+    NotImported,
+    RuleItem,
+)
 from pytest_aiml.engine.context import RepoContext
 from pytest_aiml.engine.dependencies import collect_pins
 from pytest_aiml.engine.discovery import FileKind, RepoFiles, discover
@@ -34,7 +42,9 @@ from pytest_aiml.engine.waivers import Waiver, comment_only_lines, config_waiver
 from pytest_aiml.outcomes import Verdict, settle
 from pytest_aiml.report.summary import RunSummary, summarize
 from pytest_aiml.waivers import marker_waivers
-from pytest_aiml.engine.runner import FileAnalysis, analyze_text, applicable_rules
+from pytest_aiml.engine.cache import AnalysisCache, analysis_salt
+from pytest_aiml.engine.parallel import analyze_in_pool
+from pytest_aiml.engine.runner import FileAnalysis, FilePlan, analyze_text, applicable_rules, read_source, syntax_failure
 from pytest_aiml.declared import PREPROCESSING_PROPERTY, SERVING_PROPERTY, DeclaredFile
 from pytest_aiml.engine.discovery import glob_matches
 from pytest_aiml.settings import Settings, load_declarations, load_settings
@@ -43,6 +53,8 @@ log = logging.getLogger("pytest_aiml")
 
 #: File kinds whose content the file rules read.
 SOURCE_KINDS = (FileKind.PYTHON, FileKind.NOTEBOOK)
+#: Fewer uncached files than this are analysed as their items run, not in a process pool.
+PRESCAN_MIN_FILES = 24
 #: Options whose value is a path, which must be written ``--option=PATH``.
 PATH_OPTIONS = ("--aiml-report", "--aiml-baseline")
 #: Suffixes of files that are sniffed for model content although their name does not say so.
@@ -59,7 +71,8 @@ class AimlSession:
         self.scope = xdist_support.decide_scope(config)
         self.results: list[dict[str, Any]] = []
         self.outcomes: dict[str, str] = {}
-        self._analyses: dict[str, FileAnalysis | None] = {}
+        self._analyses: dict[str, FileAnalysis] = {}
+        self._sources: dict[str, tuple[bytes, str] | None] = {}
         self._file_waivers: dict[str, tuple[list[Waiver], frozenset[int]]] = {}
         #: Set when the run was interrupted (collection errors, Ctrl-C): the results are partial.
         self.interrupted = False
@@ -242,22 +255,98 @@ class AimlSession:
     def relative(self, path: Path) -> str:
         return Path(os.path.relpath(path, self.settings.rootdir)).as_posix()
 
-    def analyze(self, relative: str) -> FileAnalysis | None:
-        """Analyse one source file with every applicable rule; None when no rule applies."""
-        if relative in self._analyses:
-            return self._analyses[relative]
-        analysis = None
-        text = self.repo.read_text(relative)
-        if text is not None:
-            rules = applicable_rules(relative, text, self.registry.file_rules())
-            if rules:
-                analysis = analyze_text(relative, text, rules, self.repo_context)
-                self._file_waivers[relative] = (
-                    inline_waivers(relative, text, lambda code: bool(self.all_rules.matching(code))),
-                    comment_only_lines(text),
-                )
+    @cached_property
+    def cache(self) -> AnalysisCache:
+        """Return the analysis cache under the pytest cache folder (a no-op cache without one)."""
+        directory = None
+        cache = getattr(self.config, "cache", None)
+        if cache is not None and not self.config.getoption("aiml_no_cache"):
+            directory = Path(cache.mkdir("aiml-analysis"))
+        return AnalysisCache(directory, analysis_salt(self.registry.file_rules(), self.repo_context.pins))
+
+    def _source(self, relative: str) -> tuple[bytes, str] | None:
+        if relative not in self._sources:
+            self._sources[relative] = read_source(self.repo.root / relative)
+        return self._sources[relative]
+
+    def plan(self, relative: str) -> FilePlan | None:
+        """Decide a source file's items without the full analysis: the rules that apply and
+        whether the file parses. None when no rule applies.
+
+        The full libcst analysis waits for the items to run, so that pytest-xdist workers
+        each analyse the files of their own items; a cached analysis is used at once.
+        """
+        source = self._source(relative)
+        if source is None:
+            return None
+        content, text = source
+        rules = applicable_rules(relative, text, self.registry.file_rules())
+        if not rules:
+            return None
+        self._file_waivers[relative] = (
+            inline_waivers(relative, text, lambda code: bool(self.all_rules.matching(code))),
+            comment_only_lines(text),
+        )
+        codes = tuple(rule.code for rule in rules)
+        analysis = self._analyses.get(relative)
+        if analysis is None:
+            analysis = self.cache.get(relative, content)
+            if analysis is not None and analysis.rules == codes:
+                self._analyses[relative] = analysis
+            else:
+                analysis = None
+        if analysis is not None:
+            return FilePlan(codes, analysis.failure)
+        return FilePlan(codes, syntax_failure(relative, text))
+
+    def analyze(self, relative: str) -> FileAnalysis:
+        """Return the full analysis of a planned source file: from memory, the cache, or a parse."""
+        analysis = self._analyses.get(relative)
+        if analysis is not None:
+            return analysis
+        source = self._source(relative)
+        assert source is not None, f"{relative} was planned, so it is readable"
+        content, text = source
+        rules = applicable_rules(relative, text, self.registry.file_rules())
+        analysis = self.cache.get(relative, content)
+        if analysis is None or analysis.rules != tuple(rule.code for rule in rules):
+            analysis = analyze_text(relative, text, rules, self.repo_context)
+            self.cache.put(relative, content, analysis)
         self._analyses[relative] = analysis
         return analysis
+
+    def analyzed(self, relative: str) -> FileAnalysis | None:
+        """Return the analysis of a file if it is already known, without analysing it."""
+        return self._analyses.get(relative)
+
+    def prescan(self, relatives: Sequence[str]) -> None:
+        """Analyse many uncached files at once over a process pool, before their items run.
+
+        Only the controlling process of a run without xdist does this; with xdist the
+        workers already share the files between them.
+        """
+        pending = [relative for relative in relatives if relative not in self._analyses]
+        if xdist_support.is_worker(self.config) or len(pending) < PRESCAN_MIN_FILES:
+            return
+        jobs = []
+        for relative in pending:
+            source = self._source(relative)
+            if source is None:
+                continue
+            content, text = source
+            cached = self.cache.get(relative, content)
+            rules = applicable_rules(relative, text, self.registry.file_rules())
+            if cached is not None and cached.rules == tuple(rule.code for rule in rules):
+                self._analyses[relative] = cached
+                continue
+            jobs.append((relative, text, tuple(rule.code for rule in rules)))
+        started = time.perf_counter()
+        for analysis in analyze_in_pool(jobs, self.registry, self.repo_context):
+            self._analyses[analysis.path] = analysis
+            source = self._source(analysis.path)
+            if source is not None:
+                self.cache.put(analysis.path, source[0], analysis)
+        log.debug("pre-scanned %d files in %.2fs", len(jobs), time.perf_counter() - started)
 
     def file_waivers(self, relative: str) -> tuple[list[Waiver], frozenset[int]]:
         """Return the inline waivers of an analysed file and its comment-only lines."""
@@ -333,6 +422,7 @@ class AimlSession:
             for relative in sorted(wanted):
                 collector = AimlFile.from_parent(session, path=self.settings.rootdir / relative, aiml=self)
                 added.extend(item for item in session.genitems(collector) if item.nodeid not in known)
+            self.prescan(sorted({item.target for item in added if isinstance(item, RuleItem)}))
             if self.registry.artifact_rules():
                 wanted = {path for path in self.artifact_files if self.scope.covers(path)} - self._named_files
                 for relative in sorted(wanted):

@@ -15,7 +15,9 @@ import libcst  # noqa: F401
 
 import pytest_aiml
 
-_OPTIONAL = ("torch", "onnx", "onnxruntime", "h5py", "fastapi", "pandas")
+# torch._dynamo registers C++ operator libraries when imported; imported a second time
+# after a pytester run dropped it from sys.modules, it fails, so it is imported here once.
+_OPTIONAL = ("torch", "torch._dynamo", "torch.onnx", "onnx", "onnxscript", "onnxruntime", "h5py", "fastapi", "pandas")
 
 for _module in pkgutil.walk_packages(pytest_aiml.__path__, "pytest_aiml."):
     if _module.name != "pytest_aiml.__main__":

@@ -8,6 +8,7 @@ import re
 import types
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider
@@ -71,6 +72,56 @@ for _name in _STATEMENT_NAMES:
     for _prefix, _function in (("visit_", _push_statement), ("leave_", _pop_statement)):
         _handler = types.FunctionType(_function.__code__, _function.__globals__, _prefix + _name)
         setattr(_ContextTracker, _prefix + _name, _handler)
+
+
+@dataclass(frozen=True, slots=True)
+class FilePlan:
+    """What collection needs to know of a source file: the rules that apply, and whether it parses."""
+
+    rules: tuple[str, ...]
+    failure: ParseFailure | None = None
+
+
+#: Files larger than this are not read as source: generated code, vendored bundles.
+MAX_SOURCE_BYTES = 2_000_000
+
+
+def read_source(path: Path) -> tuple[bytes, str] | None:
+    """Read a source file as bytes and text; None when missing, too large or binary."""
+    try:
+        if path.stat().st_size > MAX_SOURCE_BYTES:
+            log.debug("not reading %s: larger than %d bytes", path, MAX_SOURCE_BYTES)
+            return None
+        content = path.read_bytes()
+    except OSError as error:
+        log.debug("cannot read %s: %s", path, error)
+        return None
+    if b"\0" in content[:8192]:
+        return None
+    return content, content.decode("utf-8", errors="replace")
+
+
+def syntax_failure(path: str, text: str) -> ParseFailure | None:
+    """Check with CPython's parser, far cheaper than libcst, whether the file parses at all."""
+    source = text
+    if path.endswith(".ipynb"):
+        try:
+            notebook = notebook_source(text)
+        except ValueError as error:
+            return ParseFailure(path=path, line=1, column=1, reason=str(error))
+        source = notebook.source
+    try:
+        compile(source, path, "exec", flags=ast.PyCF_ONLY_AST, dont_inherit=True)
+    except SyntaxError as error:
+        line, column = error.lineno or 1, error.offset or 1
+        reason = error.msg
+        if path.endswith(".ipynb"):
+            cell, line = notebook.locate(line)
+            reason = f"cell {cell}: {reason}"
+        return ParseFailure(path=path, line=line, column=column, reason=reason)
+    except (ValueError, RecursionError) as error:
+        return ParseFailure(path=path, line=1, column=1, reason=str(error))
+    return None
 
 
 def applicable_rules(path: str, text: str, rules: Sequence[type[FileRule]]) -> list[type[FileRule]]:

@@ -174,9 +174,10 @@ class ValueFlow:
     ``source`` recognises the rule's own sources (request data, LLM output). Values
     flow through assignment, attribute and subscript access, ``await``, method calls on
     the value (``data.get("x")``, ``text.strip()``), container literals, the copying
-    calls of :data:`DATA_CONTAINERS`, string formatting, and the calls for which the
-    rule's optional ``carries`` returns True (a helper that prepares features, say).
-    Any other call ends the flow: its result is unknown, and unknown is not reported.
+    calls of :data:`DATA_CONTAINERS` and string formatting. They also flow through a
+    call for which the rule's optional ``carries`` returns True, such as a helper that
+    prepares features. Any other call ends the flow: its result is unknown, and unknown
+    is not reported.
     """
 
     def __init__(

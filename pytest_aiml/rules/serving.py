@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
@@ -148,7 +147,7 @@ def hardcoded_kind(value: PathValue, loader: PathArgument) -> bool:
 
 
 def names_data_file(stem: str) -> bool:
-    """Tell whether a file name without its suffix says the file holds data, not a model.
+    """Tell whether a file name without its suffix marks the file as data, not a model.
 
     Words are the runs of letters, so ``X_train2`` has ``x`` and ``train``, and a word
     ending in ``data`` counts as ``data`` (``traindata``, ``rawdata``).
@@ -433,6 +432,8 @@ MODEL_NAME = re.compile(
 )
 #: Names of functions that run inference or preprocessing.
 INFERENCE_FUNCTION = re.compile(r"predict|infer|preprocess", re.IGNORECASE)
+#: Names of helpers that turn request data into model input: ``prepare_features``, ``build_inputs``.
+HELPER_FUNCTION = re.compile(r"prepare|preprocess|feature|transform|build|make|encode|extract", re.IGNORECASE)
 _ABORT_NAMES = frozenset({"abort", "HTTPException", "BadRequest", "ValidationError"})
 _PATH_PARAMETER = re.compile(r"\{(\w+)")
 
@@ -472,7 +473,9 @@ class NoInputValidation(FileRule):
     def __init__(self, context: ModuleContext) -> None:
         super().__init__(context)
         self._handlers: list[_Handler | None] = []
-        self._flow = ValueFlow(context, self._source)
+        self._flow = ValueFlow(context, self._source, carries=self._carries_request_data)
+        #: Module functions by name -> whether the function validates its parameters.
+        self._helpers_validate: dict[str, bool] = {}
 
     def _source(self, expr: cst.BaseExpression) -> str | None:
         handler = self._handler()
@@ -570,6 +573,41 @@ class NoInputValidation(FileRule):
                 handler.unvalidated_calls.append((node, display, origin))
                 return
 
+    def _carries_request_data(self, call: cst.Call) -> bool:
+        """Tell whether a call returns the request data it is given, as a helper that prepares features does.
+
+        This covers a function defined in this module that does not validate its
+        parameters, and a function named for preparing input (:data:`HELPER_FUNCTION`),
+        called by name or on an imported module. The flow goes one level deep: the
+        helper's own calls are not followed.
+        """
+        name = callee_name(call)
+        if name is None or name[:1].isupper() or VALIDATING_NAME.search(name):
+            return False
+        # A model call is reported where it receives the data, so its result is not
+        # followed: one unvalidated input gives one finding, not one per later step.
+        if self._model_call(call, name) is not None:
+            return False
+        func = call.func
+        if isinstance(func, cst.Name) and name in self.context.functions:
+            return not self._helper_validates(name)
+        if isinstance(func, cst.Attribute) and not (
+            isinstance(func.value, cst.Name) and func.value.value in self.context.imports
+        ):
+            # A method of an object, such as ``scaler.transform(x)``, is a model call or unknown.
+            return False
+        qualified = self.context.qualified_name(func)
+        if qualified is not None and qualified.startswith("builtins."):
+            return False
+        return bool(HELPER_FUNCTION.search(name))
+
+    def _helper_validates(self, name: str) -> bool:
+        if name not in self._helpers_validate:
+            scan = _ValidationScan(self.context, self.context.functions[name])
+            self.context.functions[name].visit(scan)
+            self._helpers_validate[name] = scan.validates
+        return self._helpers_validate[name]
+
     def _model_call(self, node: cst.Call, name: str) -> str | None:
         """Return how to name the call in a message if it runs a model or preprocessing step."""
         func = node.func
@@ -595,6 +633,36 @@ class NoInputValidation(FileRule):
     def _is_onnx_session(self, receiver: cst.BaseExpression) -> bool:
         name = dotted_text(receiver) or ""
         return "sess" in name.lower()
+
+
+class _ValidationScan(cst.CSTVisitor):
+    """Check whether a function validates its parameters, by the test a route handler gets."""
+
+    def __init__(self, context: ModuleContext, function: cst.FunctionDef) -> None:
+        super().__init__()
+        self.validates = False
+        self._flow = ValueFlow(context, lambda expr: None)
+        for param in all_parameters(function):
+            if param.name.value not in ("self", "cls"):
+                self._flow.bind(param.name, Origin(f"the parameter '{param.name.value}'"))
+
+    def leave_Assign(self, original_node: cst.Assign) -> None:
+        self._flow.bind_assignment(original_node)
+
+    def leave_AnnAssign(self, original_node: cst.AnnAssign) -> None:
+        self._flow.bind_assignment(original_node)
+
+    def visit_For(self, node: cst.For) -> None:
+        self._flow.bind(node.target, self._flow.origin(node.iter))
+
+    def visit_If(self, node: cst.If) -> None:
+        if _rejects_data(node, self._flow):
+            self.validates = True
+
+    def visit_Call(self, node: cst.Call) -> None:
+        name = callee_name(node)
+        if name is not None and _validates(node, name, self._flow):
+            self.validates = True
 
 
 class _ExpressionNodes(cst.CSTVisitor):
@@ -679,6 +747,18 @@ NoInputValidation.VALID = (
         "import flask\n\napp = flask.Flask(__name__)\n\n@app.route('/health')\ndef health():\n"
         "    return {'model': model.predict(WARMUP_BATCH) is not None}\n"
     ),
+    Example(
+        "from flask import Flask, abort, request\n\napp = Flask(__name__)\n\n"
+        "def prepare_features(trip):\n    if 'distance' not in trip:\n        abort(400)\n"
+        "    return {'distance': float(trip['distance'])}\n\n"
+        "@app.post('/predict')\ndef predict_endpoint():\n    features = prepare_features(request.get_json())\n"
+        "    return {'minutes': predict(features)}\n"
+    ),
+    Example(
+        "from flask import Flask, request\nfrom store import lookup_user\n\napp = Flask(__name__)\n\n"
+        "@app.post('/recommend')\ndef recommend():\n    # lookup_user returns a stored record, not the request data\n"
+        "    user = lookup_user(request.json['id'])\n    return {'items': model.predict([user.history])}\n"
+    ),
 )
 NoInputValidation.INVALID = (
     Example(
@@ -708,15 +788,25 @@ NoInputValidation.INVALID = (
         "@router.post('/onnx')\ndef onnx(data: dict):\n    return session.run(None, {'input': data['x']})\n",
         lines=(7, 11),
     ),
+    Example(
+        "from flask import Flask, request\n\napp = Flask(__name__)\n\n"
+        "def prepare_features(trip):\n    return {'route': f\"{trip['start']}_{trip['end']}\", 'km': trip['km']}\n\n"
+        "def predict(features):\n    return float(model.predict(vectorizer.transform([features]))[0])\n\n"
+        "@app.route('/predict', methods=['POST'])\ndef predict_endpoint():\n    trip = request.get_json()\n"
+        "    features = prepare_features(trip)\n    return {'minutes': predict(features)}\n",
+        lines=(15,),
+    ),
 )
 
 
 # -- AIML203 inference-without-no-grad ----------------------------------------------
 
-#: Path parts of serving modules: ``serve.py``, ``api/``, ``inference_utils.py``, ``model_server.py``.
+#: Path parts of serving modules: ``serve.py``, ``api/``, ``inference_utils.py``, ``serve_bert/``.
+#: A name that only ends in one of these words, such as ``parameter_server.py`` of
+#: distributed training, does not count.
 _SERVING_PART = re.compile(
-    r"^(serve|serving|server|api|app|predict|predictor|prediction|inference|infer|handler|handlers)([_-].*)?$"
-    r"|[_-](serve|serving|server|api|app|predictor|inference|handler)$",
+    r"^(serve|serving|server|api|app|inference|predict|predictor|handler)(\.py)?$"
+    r"|^(serve|serving|predict|inference|infer)[_-]",
     re.IGNORECASE,
 )
 SERVING_FUNCTION = re.compile(r"^(predict|infer|serve|handle)", re.IGNORECASE)
@@ -732,7 +822,8 @@ NO_GRAD_CONTEXTS = frozenset(
 TORCH_MODULE_BASES = frozenset(
     {
         "torch.nn.Module", "torch.nn.modules.module.Module", "lightning.LightningModule",
-        "lightning.pytorch.LightningModule", "pytorch_lightning.LightningModule",
+        "lightning.pytorch.LightningModule", "lightning.pytorch.core.LightningModule",
+        "pytorch_lightning.LightningModule", "pytorch_lightning.core.LightningModule",
     }
 )
 TORCH_MODEL_FACTORIES = frozenset({"torch.load", "torch.jit.load", "torch.jit.script", "torch.jit.trace"})
@@ -780,12 +871,15 @@ class InferenceWithoutNoGrad(FileRule):
 
     def __init__(self, context: ModuleContext) -> None:
         super().__init__(context)
-        parts = PurePosixPath(context.path).parts
-        self._serving_module = any(_SERVING_PART.search(PurePosixPath(part).stem) for part in parts)
+        self._serving_module = any(_SERVING_PART.search(part) for part in PurePosixPath(context.path).parts)
         self._functions: list[_Function] = []
+        #: Per enclosing class, innermost last: whether it subclasses a torch module.
+        self._classes: list[bool] = []
         self._no_grad_depth = 0
         self._with_no_grad: list[bool] = []
         self._torch_classes: set[str] = set()
+        #: Names bound by ``class`` statements, nested ones included once visited.
+        self._class_names: set[str] = set(context.classes)
         #: ``model`` or ``self.model`` -> True for a torch model, False for something else.
         self._bindings: dict[str, bool] = {}
         #: Functions called under no_grad somewhere in the module: their calls are covered there.
@@ -794,19 +888,31 @@ class InferenceWithoutNoGrad(FileRule):
         self._candidates: list[tuple[cst.Call, str, str]] = []
 
     def visit_ClassDef(self, node: cst.ClassDef) -> None:
-        for base in node.bases:
-            if self.context.qualified_name(base.value) in TORCH_MODULE_BASES:
-                self._torch_classes.add(node.name.value)
+        torch_module = any(
+            self.context.qualified_name(base.value) in TORCH_MODULE_BASES
+            or (isinstance(base.value, cst.Name) and base.value.value in self._torch_classes)
+            for base in node.bases
+        )
+        if torch_module:
+            self._torch_classes.add(node.name.value)
+        self._class_names.add(node.name.value)
+        self._classes.append(torch_module)
+
+    def leave_ClassDef(self, original_node: cst.ClassDef) -> None:
+        self._classes.pop()
 
     def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
         outer = self._functions[-1] if self._functions else None
         name = node.name.value
+        # The methods of a torch module are the model itself (``forward`` calling its
+        # layers), not a serving entry point, wherever the module is defined.
+        model_internal = bool(self._classes) and self._classes[-1]
         serving = (
             (outer is not None and outer.serving)
             or route_path(node, self.context) is not None
             or bool(SERVING_FUNCTION.match(name))
             or self._serving_module
-        ) and name not in _LIGHTNING_HOOKS
+        ) and name not in _LIGHTNING_HOOKS and not model_internal
         decorated = any(self._disables_grad(decorator.decorator) for decorator in node.decorators)
         no_grad = (outer is not None and outer.no_grad) or decorated
         self._functions.append(_Function(name, serving, no_grad))
@@ -932,7 +1038,8 @@ class InferenceWithoutNoGrad(FileRule):
         if key is None:
             return None
         if isinstance(receiver, cst.Name):
-            if receiver.value in self.context.imports:
+            # Calling an imported name or a class builds an object: ``Net(num_gpus=2)`` runs no model.
+            if receiver.value in self.context.imports or receiver.value in self._class_names:
                 return None
             identifier = receiver.value
         elif isinstance(receiver, cst.Attribute) and dotted_text(receiver.value) == "self":
@@ -979,6 +1086,24 @@ InferenceWithoutNoGrad.VALID = (
     Example(
         "import torch\n\ntorch.set_grad_enabled(False)\n\ndef predict(x):\n    return model(x)\n",
         path="api/app.py",
+    ),
+    Example(
+        "import torch.nn as nn\nimport torch.nn.functional as F\n\nclass Net(nn.Module):\n"
+        "    def __init__(self):\n        super().__init__()\n        self.conv1 = nn.Conv2d(1, 32, 3)\n\n"
+        "    def forward(self, x):\n        # the model's own layers, not a serving entry point\n"
+        "        return F.relu(self.conv1(x))\n",
+        path="server.py",
+    ),
+    Example(
+        "import torch\nfrom torch import nn\n\nclass Net(nn.Module):\n    pass\n\n"
+        "def serve_model(num_gpus):\n    # building the model runs no forward pass\n    return Net(num_gpus=num_gpus)\n",
+    ),
+    Example(
+        "import torch\nfrom torch import nn\n\nclass ParameterServer(nn.Module):\n"
+        "    def forward(self, inp):\n        return self.model(inp).to('cpu')\n\n"
+        "def run_step(model, batch):\n    return model(batch)\n",
+        # a path part that only ends in 'server' is distributed training, not serving
+        path="distributed/rpc/parameter_server/rpc_parameter_server.py",
     ),
 )
 InferenceWithoutNoGrad.INVALID = (

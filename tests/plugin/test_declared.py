@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import textwrap
 import warnings
 from pathlib import Path
@@ -194,11 +195,15 @@ def _export(model, path: Path, *, dynamo: bool) -> None:
             )
 
 
-@pytest.fixture
-def serving_repo(pytester: pytest.Pytester) -> pytest.Pytester:
-    pytester.makepyprojecttoml(SERVING_PYPROJECT)
-    pytester.makepyfile(networks=NETWORKS, serve=SERVE)
-    models = pytester.mkdir("models")
+@pytest.fixture(scope="session")
+def exported_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Export the test models once per session.
+
+    Session scope matters beyond speed: pytester drops the modules a test imported when
+    the test ends, and torch's exporter cannot be imported a second time in one process.
+    A session fixture runs before any test's pytester takes its snapshot.
+    """
+    models = tmp_path_factory.mktemp("declared-models")
     namespace: dict = {}
     exec(compile(NETWORKS, "networks.py", "exec"), namespace)
     torch.manual_seed(0)
@@ -212,6 +217,14 @@ def serving_repo(pytester: pytest.Pytester) -> pytest.Pytester:
     broken = namespace["BatchMean"]().eval()
     torch.save(broken.state_dict(), models / "broken_state.pt")
     _export(broken, models / "broken.onnx", dynamo=False)
+    return models
+
+
+@pytest.fixture
+def serving_repo(pytester: pytest.Pytester, exported_models: Path) -> pytest.Pytester:
+    pytester.makepyprojecttoml(SERVING_PYPROJECT)
+    pytester.makepyfile(networks=NETWORKS, serve=SERVE)
+    shutil.copytree(exported_models, pytester.path / "models")
     return pytester
 
 

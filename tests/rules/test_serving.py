@@ -223,3 +223,205 @@ def test_class_handler_ray_dataset_reported():
     assert _messages(NoInputValidation, source) == [
         "predict.predict_proba() receives await request.json() unvalidated in the route handler _predict()"
     ]
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "serve.py",
+        "server.py",
+        "app/main.py",
+        "api/routes.py",
+        "inference/run.py",
+        "predictor.py",
+        "handler.py",
+        "serve_bert.py",
+        "serving_utils/batch.py",
+        "predict_api/main.py",
+        "inference_utils.py",
+        "infer_batch.py",
+        "src/Serving/core.py",
+    ],
+)
+def test_serving_path_reported(path):
+    source = "import torch\ndef run(x):\n    return model(x)\n"
+    assert len(_messages(InferenceWithoutNoGrad, source, path=path)) == 1
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "distributed/rpc/parameter_server/rpc_parameter_server.py",
+        "parameter_server/worker.py",
+        "model_server.py",
+        "webapp/main.py",
+        "application.py",
+        "apply_patch.py",
+        "prediction_plots.py",
+    ],
+)
+def test_non_serving_path_silent(path):
+    source = "import torch\ndef run(x):\n    return model(x)\n"
+    assert _messages(InferenceWithoutNoGrad, source, path=path) == []
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        # A LightningModule's own methods, under any name.
+        "import torch\nimport pytorch_lightning as pl\nclass Lit(pl.LightningModule):\n"
+        "    def predict(self, x):\n        return self.model(x)\n",
+        # A subclass of a torch module defined in the same file is a torch module too.
+        "import torch\nfrom torch.nn import Module\nclass Base(Module):\n    pass\nclass Head(Base):\n"
+        "    def forward(self, x):\n        return self.net(x)\n",
+        # A function nested in a module's method belongs to the model as well.
+        "import torch\nfrom torch import nn\nclass M(nn.Module):\n    def forward(self, x):\n"
+        "        def step(y):\n            return self.encoder(y)\n        return step(x)\n",
+        # A class defined after its use still builds an object.
+        "import torch\ndef predict(cfg):\n    return Net(cfg)\nclass Net:\n    pass\n",
+        "import torch\nfrom models import Net\ndef predict(cfg):\n    return Net(cfg)\n",
+    ],
+)
+def test_model_internals_and_construction_silent(source):
+    assert _messages(InferenceWithoutNoGrad, source, path="serve.py") == []
+
+
+def test_plain_class_method_in_serving_still_reported():
+    source = (
+        "import torch\nfrom torch import nn\nclass Net(nn.Module):\n    pass\n"
+        "class Service:\n    def __init__(self):\n        self.model = Net()\n"
+        "    def run(self, x):\n        return self.model(x)\n"
+    )
+    assert _messages(InferenceWithoutNoGrad, source, path="serve.py") == [
+        "self.model() runs a torch model in run() without torch.no_grad() or torch.inference_mode()"
+    ]
+
+
+# -- AIML201: data files ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        "torch.load('traindata.pt')",
+        "torch.load('data/test.pt')",
+        "torch.load('processed/training.pt')",
+        "torch.load('val_samples.pt')",
+        "joblib.load('X_train.joblib')",
+        "joblib.load('y_test.pkl')",
+        "pd.read_pickle('dataset.pkl')",
+        "pickle.load(open('labels.pkl', 'rb'))",
+        "load_file('features.safetensors')",
+    ],
+)
+def test_relative_data_file_silent(call):
+    source = (
+        "import pickle, joblib, torch\nimport pandas as pd\nfrom safetensors.torch import load_file\n"
+        f"value = {call}\n"
+    )
+    assert _messages(HardcodedModelPath, source) == []
+
+
+@pytest.mark.parametrize(
+    ("call", "path"),
+    [
+        # Absolute and home paths are hardcoded whatever the file holds.
+        ("torch.load('/data/traindata.pt')", "/data/traindata.pt"),
+        ("joblib.load('~/cache/X_train.joblib')", "~/cache/X_train.joblib"),
+        # An embedding table is often part of a model.
+        ("torch.load('embeddings.pt')", "embeddings.pt"),
+        ("joblib.load('label_encoder.pkl')", "label_encoder.pkl"),
+        ("torch.load('feature_extractor.pt')", "feature_extractor.pt"),
+        ("torch.load('best_val.pt')", "best_val.pt"),
+        ("torch.load('trained_model.pt')", "trained_model.pt"),
+        ("torch.load('val_loss_0.23.ckpt')", "val_loss_0.23.ckpt"),
+        # A loader that reads only models is not told otherwise by the name.
+        ("torch.jit.load('test.pt')", "test.pt"),
+    ],
+)
+def test_model_or_absolute_file_reported(call, path):
+    source = f"import joblib, torch\nvalue = {call}\n"
+    messages = _messages(HardcodedModelPath, source)
+    assert messages == [f"{call.split('(')[0]}() loads a hardcoded path '{path}'"]
+
+
+# -- AIML202: helpers between the request and the model --------------------------------
+
+
+def test_module_helper_carries_request_data():
+    source = FLASK + (
+        "@app.post('/p')\ndef p():\n    ride = request.get_json()\n    features = prepare(ride)\n"
+        "    return jsonify(model.predict([features]).tolist())\n\n"
+        "def prepare(ride):\n    return [ride['distance'], ride['duration']]\n"
+    )
+    assert _messages(NoInputValidation, source) == [
+        "model.predict() receives request.get_json() through prepare() unvalidated in the route handler p()"
+    ]
+
+
+@pytest.mark.parametrize(
+    "helper",
+    [
+        "from features import build_features\n",
+        "import features\nbuild_features = features.build_features\n",
+        "from pipeline_utils import make_inputs as build_features\n",
+    ],
+)
+def test_named_helper_carries_request_data(helper):
+    source = FLASK + helper + (
+        "@app.post('/p')\ndef p():\n    x = build_features(request.json)\n    return jsonify(model.predict(x).tolist())\n"
+    )
+    assert len(_messages(NoInputValidation, source)) == 1
+
+
+def test_helper_on_imported_module_carries_request_data():
+    source = FLASK + "import featurize\n" + (
+        "@app.post('/p')\ndef p():\n    x = featurize.extract(request.json)\n    return jsonify(model.predict(x).tolist())\n"
+    )
+    assert _messages(NoInputValidation, source) == [
+        "model.predict() receives request.json through featurize.extract() unvalidated in the route handler p()"
+    ]
+
+
+@pytest.mark.parametrize(
+    "helper_body",
+    [
+        "    if 'distance' not in ride:\n        raise ValueError('distance is required')\n    return [ride['distance']]",
+        "    item = Ride(**ride)\n    return [item.distance]",
+        "    validate(ride, SCHEMA)\n    return [ride['distance']]",
+        "    data = ride.get('payload')\n    if data is None:\n        return None\n    return [data['distance']]",
+    ],
+)
+def test_validating_helper_silent(helper_body):
+    source = FLASK + (
+        f"def prepare(ride):\n{helper_body}\n\n"
+        "@app.post('/p')\ndef p():\n    return jsonify(model.predict([prepare(request.json)]).tolist())\n"
+    )
+    assert _messages(NoInputValidation, source) == []
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        # An unknown function's result is not assumed to carry the data.
+        "lookup_user(request.json['id'])",
+        "store.fetch(request.json['id'])",
+        # A method of an object is not a helper function.
+        "cache.build_features(request.json)",
+        "len(request.json)",
+        "check_payload(request.json)",
+    ],
+)
+def test_unknown_calls_end_flow(call):
+    source = FLASK + f"@app.post('/p')\ndef p():\n    x = {call}\n    return jsonify(model.predict([x]).tolist())\n"
+    assert _messages(NoInputValidation, source) == []
+
+
+def test_model_call_result_not_reported_again():
+    source = FLASK + (
+        "@app.post('/p')\ndef p():\n    x = preprocess(request.json)\n    y = scaler.transform(x)\n"
+        "    return jsonify(model.predict(y).tolist())\n"
+    )
+    assert _messages(NoInputValidation, source) == [
+        "preprocess() receives request.json unvalidated in the route handler p()"
+    ]

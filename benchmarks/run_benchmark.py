@@ -1,0 +1,567 @@
+"""Measure pytest-aiml against ``ast.parse`` and Bandit on one codebase, in one run.
+
+Usage::
+
+    python benchmarks/run_benchmark.py                  # a generated codebase of 600 files
+    python benchmarks/run_benchmark.py /path/to/repo    # a real repository (copied first)
+    python benchmarks/run_benchmark.py --quick          # a 12-file codebase, for a smoke test
+
+Every measurement is the wall time of a fresh subprocess, so interpreter and pytest
+start-up are included: ``ast.parse`` of every Python file (the baseline), a cold
+``pytest --aiml-only`` with an empty cache folder, a warm run on the same cache, a run
+after one line was appended to one file, a cold ``-n 2`` run when pytest-xdist is
+installed, and ``bandit -r -q`` when Bandit is on PATH. The codebase is copied into a
+temporary folder first, so that the edit never touches the original. Each figure is
+printed as seconds and as a ratio to the baseline, and the run is written as JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import importlib.metadata
+import importlib.util
+import json
+import os
+import platform
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+#: Folders never copied into the benchmark's work folder, nor counted as code.
+SKIPPED_FOLDERS = frozenset({".git", ".hg", ".venv", "venv", "node_modules", "__pycache__", ".mypy_cache", ".tox"})
+DEFAULT_FILES = 600
+QUICK_FILES = 12
+#: The targets, as ``(name, numerator, denominator, comparison, limit)`` over measurement names.
+TARGETS = (
+    ("cold / bandit", "cold", "bandit", "<=", 0.5),
+    ("cold / ast.parse", "cold", "ast_parse", "<=", 6.0),
+    ("warm / ast.parse", "warm", "ast_parse", "<=", 1.0),
+    ("one file changed / warm", "one_file_changed", "warm", "<=", 1.2),
+    ("cold / cold -n 2 (speed-up)", "cold", "cold_n2", ">=", 1.6),
+)
+
+# -- the synthetic codebase --------------------------------------------------------------
+
+AREAS = ("data", "models", "training", "features", "serving", "llm", "utils")
+AREA_WEIGHTS = (3, 3, 3, 2, 2, 1, 2)
+IMPORTS = {
+    "data": ["import json", "from pathlib import Path", "", "import numpy as np", "import pandas as pd"],
+    "models": ["import math", "", "import torch", "from torch import nn"],
+    "training": ["import logging", "", "import torch", "from torch import nn", "from torch.utils.data import DataLoader"],
+    "features": [
+        "import numpy as np", "import pandas as pd", "from sklearn.linear_model import LogisticRegression",
+        "from sklearn.model_selection import train_test_split", "from sklearn.pipeline import Pipeline",
+        "from sklearn.preprocessing import StandardScaler",
+    ],
+    "serving": ["import logging", "", "from fastapi import FastAPI", "from pydantic import BaseModel"],
+    "llm": ["import os", "", "from openai import OpenAI"],
+    "utils": ["import functools", "import itertools", "import time"],
+}
+#: Roughly one file in this many gets a finding, as a real codebase has a few.
+FINDING_RATE = 25
+TOPICS = ("churn", "fraud", "ranking", "pricing", "demand", "search", "support", "vision", "speech", "credit")
+
+
+@dataclass(frozen=True)
+class Codebase:
+    """The Python files of a codebase and their size."""
+
+    python_files: int
+    lines: int
+    bytes: int
+
+
+def generate_codebase(root: Path, files: int = DEFAULT_FILES, seed: int = 0) -> list[Path]:
+    """Write a deterministic ML codebase of ``files`` Python modules under ``root``; return their paths.
+
+    The modules mix torch models and training loops, scikit-learn pipelines, pandas
+    data loading, FastAPI routes and OpenAI calls, 100 to 400 lines each, and about one
+    in 25 carries a finding (an unsafe load, a hardcoded model path, an unvalidated
+    route or executed LLM output). The same ``files`` and ``seed`` give the same bytes.
+    """
+    rng = random.Random(seed)
+    package = root / "src" / "synthml"
+    (root / "pyproject.toml").write_text(
+        '[project]\nname = "synthml"\nversion = "1.0.0"\n'
+        'dependencies = ["torch>=2.1", "scikit-learn", "pandas", "fastapi", "openai"]\n\n'
+        "[tool.pytest.ini_options]\n",
+        encoding="utf-8",
+    )
+    written = []
+    for index in range(files):
+        area = rng.choices(AREAS, weights=AREA_WEIGHTS)[0]
+        path = package / area / f"{area}_{index:04d}.py"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(_module_text(rng, area, index), encoding="utf-8")
+        written.append(path)
+    for folder in {path.parent for path in written} | {package}:
+        (folder / "__init__.py").touch()
+    return written
+
+
+def _module_text(rng: random.Random, area: str, index: int) -> str:
+    topic = rng.choice(TOPICS)
+    lines = [f'"""{area.capitalize()} code for the {topic} models (module {index})."""', "", *IMPORTS[area], ""]
+    if area == "serving":
+        lines += ["log = logging.getLogger(__name__)", "app = FastAPI()", ""]
+    target = rng.randint(100, 380)
+    block = 0
+    while len(lines) < target:
+        lines += ["", *_block(rng, area, f"{topic}_{index}_{block}"), ""]
+        block += 1
+    if rng.randrange(FINDING_RATE) == 0:
+        lines += ["", *_finding(rng, area, f"{topic}_{index}")]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _block(rng: random.Random, area: str, name: str) -> list[str]:
+    kinds = {
+        "data": [_data_loader, _utility],
+        "models": [_torch_module, _evaluation],
+        "training": [_training_loop, _evaluation, _utility],
+        "features": [_sklearn_pipeline, _utility],
+        "serving": [_route],
+        "llm": [_llm_call, _utility],
+        "utils": [_utility],
+    }[area]
+    return rng.choice(kinds)(rng, name)
+
+
+def _utility(rng: random.Random, name: str) -> list[str]:
+    return [
+        f"def weighted_{name}(values, scale={rng.uniform(0.1, 3):.3f}):",
+        f'    """Return the rank-weighted sum of ``values``, scaled by {name}."""',
+        "    total = 0.0",
+        "    for index, value in enumerate(values):",
+        "        if value is None:",
+        "            continue",
+        "        total += float(value) * scale / (index + 1)",
+        "    return total",
+        "",
+        "",
+        f"def window_{name}(values, size={rng.randint(2, 16)}):",
+        "    buffer = []",
+        "    for value in values:",
+        "        buffer.append(value)",
+        "        if len(buffer) > size:",
+        "            buffer.pop(0)",
+        "        yield sum(buffer) / len(buffer)",
+    ]
+
+
+def _data_loader(rng: random.Random, name: str) -> list[str]:
+    return [
+        f"def load_{name}(folder: Path) -> pd.DataFrame:",
+        f'    """Read the {name} partitions and drop rows without a label."""',
+        "    frames = []",
+        f'    for path in sorted(folder.glob("{name}-*.parquet")):',
+        "        frame = pd.read_parquet(path)",
+        f'        frame["source"] = path.stem',
+        "        frames.append(frame)",
+        "    data = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()",
+        f'    data = data.dropna(subset=["label"]) if "label" in data else data',
+        f"    data['score'] = np.clip(data.get('score', 0), 0, {rng.randint(1, 100)})",
+        "    return data",
+        "",
+        "",
+        f"def describe_{name}(data: pd.DataFrame) -> str:",
+        "    summary = {column: float(data[column].mean()) for column in data.select_dtypes('number')}",
+        "    return json.dumps(summary, sort_keys=True)",
+    ]
+
+
+def _torch_module(rng: random.Random, name: str) -> list[str]:
+    class_name = "".join(part.capitalize() for part in name.split("_")) + "Net"
+    return [
+        f"class {class_name}(nn.Module):",
+        f'    """A small classifier for {name}."""',
+        "",
+        f"    def __init__(self, in_features: int = {rng.choice([16, 32, 64, 128])}, hidden: int = {rng.choice([64, 128, 256])}, classes: int = {rng.randint(2, 10)}) -> None:",
+        "        super().__init__()",
+        "        self.encoder = nn.Sequential(",
+        "            nn.Linear(in_features, hidden),",
+        "            nn.ReLU(),",
+        f"            nn.Dropout({rng.uniform(0.0, 0.5):.2f}),",
+        "            nn.Linear(hidden, hidden),",
+        "            nn.ReLU(),",
+        "        )",
+        "        self.head = nn.Linear(hidden, classes)",
+        f"        self.temperature = math.sqrt({rng.randint(1, 9)})",
+        "",
+        "    def forward(self, inputs: torch.Tensor) -> torch.Tensor:",
+        "        features = self.encoder(inputs)",
+        "        return self.head(features) / self.temperature",
+    ]
+
+
+def _training_loop(rng: random.Random, name: str) -> list[str]:
+    return [
+        f"def train_{name}(model: nn.Module, loader: DataLoader, epochs: int = {rng.randint(1, 50)}, lr: float = {rng.choice([1e-3, 3e-4, 1e-4])}) -> nn.Module:",
+        "    optimizer = torch.optim.AdamW(model.parameters(), lr=lr)",
+        "    criterion = nn.CrossEntropyLoss()",
+        "    model.train()",
+        "    for epoch in range(epochs):",
+        "        running = 0.0",
+        "        for batch, labels in loader:",
+        "            optimizer.zero_grad()",
+        "            loss = criterion(model(batch), labels)",
+        "            loss.backward()",
+        "            optimizer.step()",
+        "            running += loss.item()",
+        '        logging.info("epoch %d: loss %.4f", epoch, running / max(len(loader), 1))',
+        "    return model",
+    ]
+
+
+def _evaluation(rng: random.Random, name: str) -> list[str]:
+    return [
+        f"def evaluate_{name}(model: nn.Module, loader) -> float:",
+        "    model.eval()",
+        "    correct = 0",
+        "    seen = 0",
+        "    with torch.no_grad():",
+        "        for batch, labels in loader:",
+        "            predictions = model(batch).argmax(dim=1)",
+        "            correct += int((predictions == labels).sum())",
+        "            seen += len(labels)",
+        "    return correct / max(seen, 1)",
+    ]
+
+
+def _sklearn_pipeline(rng: random.Random, name: str) -> list[str]:
+    return [
+        f"def build_{name}_pipeline(C: float = {rng.uniform(0.01, 10):.3f}) -> Pipeline:",
+        "    return Pipeline(",
+        "        [",
+        '            ("scale", StandardScaler()),',
+        f'            ("model", LogisticRegression(C=C, max_iter={rng.choice([100, 200, 500])})),',
+        "        ]",
+        "    )",
+        "",
+        "",
+        f'def fit_{name}(frame: pd.DataFrame, target: str = "label"):',
+        "    features = frame.drop(columns=[target])",
+        "    labels = frame[target]",
+        f"    train_x, test_x, train_y, test_y = train_test_split(features, labels, test_size=0.2, random_state={rng.randint(0, 999)})",
+        f"    pipeline = build_{name}_pipeline()",
+        "    pipeline.fit(train_x, train_y)",
+        "    return pipeline, float(np.round(pipeline.score(test_x, test_y), 4))",
+    ]
+
+
+def _route(rng: random.Random, name: str) -> list[str]:
+    class_name = "".join(part.capitalize() for part in name.split("_")) + "Request"
+    return [
+        f"class {class_name}(BaseModel):",
+        "    values: list[float]",
+        "    request_id: str",
+        "",
+        "",
+        f'@app.post("/{name.replace("_", "/")}")',
+        f"def score_{name}(request: {class_name}) -> dict:",
+        f"    scores = [value * {rng.uniform(0.5, 2):.3f} for value in request.values]",
+        '    log.info("scored %d values for %s", len(scores), request.request_id)',
+        '    return {"request_id": request.request_id, "scores": scores}',
+    ]
+
+
+def _llm_call(rng: random.Random, name: str) -> list[str]:
+    return [
+        f"def answer_{name}(client: OpenAI, question: str) -> str:",
+        "    messages = [",
+        f'        {{"role": "system", "content": "You answer questions about {name.split("_")[0]} reports."}},',
+        '        {"role": "user", "content": question},',
+        "    ]",
+        "    response = client.chat.completions.create(",
+        f'        model=os.environ.get("LLM_MODEL", "gpt-4o-mini"), messages=messages, temperature={rng.uniform(0, 1):.2f}',
+        "    )",
+        '    return response.choices[0].message.content or ""',
+    ]
+
+
+def _finding(rng: random.Random, area: str, name: str) -> list[str]:
+    """Return a block with one anti-pattern the plugin reports."""
+    if area == "serving":
+        return [
+            f'@app.post("/legacy/{name}")',
+            f"def legacy_{name}(payload: dict) -> dict:",
+            "    import joblib",
+            "",
+            f'    model = joblib.load("/opt/models/{name}.joblib")',
+            '    return {"prediction": model.predict([payload["features"]]).tolist()}',
+        ]
+    if area == "llm":
+        return [
+            f"def run_generated_{name}(client: OpenAI, task: str) -> None:",
+            '    response = client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": task}])',
+            "    exec(response.choices[0].message.content)",
+        ]
+    return [
+        "import pickle",
+        "",
+        "",
+        f"def restore_{name}():",
+        f'    with open("/mnt/shared/models/{name}.pkl", "rb") as handle:',
+        "        return pickle.load(handle)",
+    ]
+
+
+# -- measuring ---------------------------------------------------------------------------
+
+
+@dataclass
+class Measurement:
+    """One timed subprocess."""
+
+    seconds: float | None
+    exit_code: int | None
+    #: Peak resident set of the command's largest process, in MiB (None where ``os.wait4`` is missing).
+    max_rss_mib: float | None = None
+    note: str = ""
+    ratio_to_ast_parse: float | None = None
+
+
+def python_files(root: Path) -> list[Path]:
+    found = []
+    for folder, subfolders, names in os.walk(root):
+        subfolders[:] = sorted(name for name in subfolders if name not in SKIPPED_FOLDERS)
+        found.extend(Path(folder) / name for name in sorted(names) if name.endswith(".py"))
+    return found
+
+
+def measure_codebase(files: Sequence[Path]) -> Codebase:
+    lines = size = 0
+    for path in files:
+        data = path.read_bytes()
+        size += len(data)
+        lines += data.count(b"\n")
+    return Codebase(python_files=len(files), lines=lines, bytes=size)
+
+
+def run_timed(command: Sequence[str], cwd: Path, timeout: float) -> Measurement:
+    """Run ``command`` with its output discarded; return its wall time, exit code and peak memory."""
+    environment = {key: value for key, value in os.environ.items() if key not in ("PYTEST_ADDOPTS", "PYTEST_PLUGINS")}
+    timed_out = threading.Event()
+    with tempfile.TemporaryFile() as errors:
+        started = time.perf_counter()
+        process = subprocess.Popen(command, cwd=cwd, env=environment, stdout=subprocess.DEVNULL, stderr=errors)
+        timer = threading.Timer(timeout, lambda: (timed_out.set(), process.kill()))
+        timer.start()
+        try:
+            exit_code, peak = _wait(process)
+        finally:
+            timer.cancel()
+        seconds = time.perf_counter() - started
+        errors.seek(0)
+        lines = errors.read().decode(errors="replace").strip().splitlines()
+    if timed_out.is_set():
+        return Measurement(seconds=None, exit_code=None, note=f"timed out after {timeout:.0f} s")
+    # pytest exits 1 when items fail and Bandit when it finds issues; both are normal runs.
+    note = lines[-1] if exit_code not in (0, 1) and lines else ""
+    return Measurement(seconds=round(seconds, 3), exit_code=exit_code, max_rss_mib=peak, note=note)
+
+
+def _wait(process: subprocess.Popen[bytes]) -> tuple[int, float | None]:
+    """Wait for ``process``; return its exit code and the peak RSS of its largest process in MiB."""
+    if not hasattr(os, "wait4"):
+        return process.wait(), None
+    # wait4 reports the maximum resident set of the child and of every descendant it
+    # waited for (pytest-xdist workers, process pools), which Popen.wait would discard.
+    _, status, usage = os.wait4(process.pid, 0)
+    process.returncode = os.waitstatus_to_exitcode(status)
+    # Linux reports ru_maxrss in KiB, macOS in bytes.
+    peak = usage.ru_maxrss / (1024 * 1024 if sys.platform == "darwin" else 1024)
+    return process.returncode, round(peak, 1)
+
+
+AST_PARSE_SCRIPT = """
+import ast, sys
+errors = 0
+for name in open(sys.argv[1], encoding="utf-8").read().splitlines():
+    with open(name, "rb") as stream:
+        source = stream.read()
+    try:
+        ast.parse(source, filename=name)
+    except (SyntaxError, ValueError):
+        errors += 1
+sys.exit(0 if errors == 0 else 1)
+"""
+
+
+def pytest_command(cache: Path, config: Path, rootdir: Path, *extra: str) -> list[str]:
+    # An empty ini file keeps the repository's own addopts (coverage, doctests, plugins)
+    # out of the measurement; [tool.pytest-aiml] settings still apply from the rootdir.
+    return [
+        sys.executable, "-m", "pytest", "--aiml-only", "-p", "no:randomly", "-q", f"--rootdir={rootdir}",
+        "-c", str(config), "-o", f"cache_dir={cache}", *extra,
+    ]
+
+
+def run_benchmark(codebase: Path, work: Path, *, timeout: float, use_bandit: bool = True) -> dict[str, Measurement]:
+    """Take every measurement over ``codebase`` (already a copy that may be edited), in order."""
+    files = python_files(codebase)
+    listing = work / "python-files.txt"
+    listing.write_text("\n".join(str(path) for path in files) + "\n", encoding="utf-8")
+    config = work / "pytest.ini"
+    config.write_text("[pytest]\n", encoding="utf-8")
+    results: dict[str, Measurement] = {}
+
+    results["ast_parse"] = run_timed([sys.executable, "-c", AST_PARSE_SCRIPT, str(listing)], codebase, timeout)
+    cache = work / "cache"
+    results["cold"] = run_timed(pytest_command(cache, config, codebase), codebase, timeout)
+    results["warm"] = run_timed(pytest_command(cache, config, codebase), codebase, timeout)
+    edited = files[len(files) // 2]
+    with edited.open("a", encoding="utf-8") as stream:
+        stream.write("# edited by the benchmark\n")
+    results["one_file_changed"] = run_timed(pytest_command(cache, config, codebase), codebase, timeout)
+    results["one_file_changed"].note = f"appended a comment line to {edited.relative_to(codebase).as_posix()}"
+
+    if importlib.util.find_spec("xdist") is not None:
+        command = pytest_command(work / "cache-n2", config, codebase, "-n", "2")
+        results["cold_n2"] = run_timed(command, codebase, timeout)
+    else:
+        results["cold_n2"] = Measurement(seconds=None, exit_code=None, note="pytest-xdist is not installed")
+
+    bandit = shutil.which("bandit") if use_bandit else None
+    if bandit is not None:
+        results["bandit"] = run_timed([bandit, "-r", "-q", "."], codebase, timeout)
+    else:
+        results["bandit"] = Measurement(seconds=None, exit_code=None, note="bandit is not on PATH" if use_bandit else "skipped")
+
+    baseline = results["ast_parse"].seconds
+    for measurement in results.values():
+        if baseline and measurement.seconds is not None:
+            measurement.ratio_to_ast_parse = round(measurement.seconds / baseline, 2)
+    return results
+
+
+def evaluate_targets(results: dict[str, Measurement]) -> list[dict[str, Any]]:
+    """Return each target with its measured ratio and whether it is met (None when not measured)."""
+    evaluated = []
+    for name, numerator, denominator, comparison, limit in TARGETS:
+        top, bottom = results[numerator].seconds, results[denominator].seconds
+        value = round(top / bottom, 2) if top is not None and bottom else None
+        met = None if value is None else (value <= limit if comparison == "<=" else value >= limit)
+        evaluated.append({"target": name, "value": value, "comparison": comparison, "limit": limit, "met": met})
+    return evaluated
+
+
+def versions() -> dict[str, str | None]:
+    found: dict[str, str | None] = {}
+    for distribution in ("pytest-aiml", "pytest", "libcst", "pytest-xdist", "bandit"):
+        try:
+            found[distribution] = importlib.metadata.version(distribution)
+        except importlib.metadata.PackageNotFoundError:
+            found[distribution] = None
+    return found
+
+
+def machine() -> dict[str, Any]:
+    return {
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "processor": platform.processor() or None,
+        "cpu_count": os.cpu_count(),
+        "python": platform.python_version(),
+        "implementation": platform.python_implementation(),
+    }
+
+
+def format_table(results: dict[str, Measurement], targets: list[dict[str, Any]]) -> str:
+    labels = {
+        "ast_parse": "ast.parse (baseline)", "cold": "pytest --aiml-only, cold", "warm": "warm (same cache)",
+        "one_file_changed": "one file changed", "cold_n2": "cold, -n 2", "bandit": "bandit -r -q",
+    }
+    rows = [f"{'measurement':<28}{'seconds':>10}{'x ast.parse':>13}{'exit':>6}  note"]
+    for key, measurement in results.items():
+        seconds = f"{measurement.seconds:.2f}" if measurement.seconds is not None else "-"
+        ratio = f"{measurement.ratio_to_ast_parse:.2f}" if measurement.ratio_to_ast_parse is not None else "-"
+        code = "-" if measurement.exit_code is None else str(measurement.exit_code)
+        rows.append(f"{labels.get(key, key):<28}{seconds:>10}{ratio:>13}{code:>6}  {measurement.note}")
+    rows.append("")
+    rows.append(f"{'target':<32}{'value':>8}  {'limit':<8}met")
+    for target in targets:
+        value = "-" if target["value"] is None else f"{target['value']:.2f}"
+        met = {True: "yes", False: "no", None: "not measured"}[target["met"]]
+        rows.append(f"{target['target']:<32}{value:>8}  {target['comparison']} {target['limit']:<5}{met}")
+    return "\n".join(rows)
+
+
+def copy_codebase(source: Path, destination: Path) -> None:
+    shutil.copytree(source, destination, ignore=lambda _, names: [name for name in names if name in SKIPPED_FOLDERS])
+
+
+def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="run_benchmark.py",
+        description=__doc__.split("\n\n")[0],
+        epilog="Exit status: 0 when every command ran (findings included), 1 when a command failed or timed out.",
+    )
+    parser.add_argument("directory", nargs="?", type=Path, help="codebase to measure (default: a generated one)")
+    parser.add_argument("--files", type=int, default=DEFAULT_FILES, help=f"Python files to generate (default: {DEFAULT_FILES})")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the generated codebase (default: 0)")
+    parser.add_argument("--quick", action="store_true", help=f"generate only {QUICK_FILES} files and skip Bandit")
+    parser.add_argument("--output", type=Path, help="JSON record to write (default: benchmark-<UTC time>.json)")
+    parser.add_argument("--name", help="name of the codebase in the record (default: the folder name or 'synthetic')")
+    parser.add_argument("--timeout", type=float, default=1800.0, help="limit for each command, in seconds (default: 1800)")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary work folder and print its path")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    arguments = parse_arguments(argv)
+    files = QUICK_FILES if arguments.quick else arguments.files
+    if arguments.directory is not None and not arguments.directory.is_dir():
+        print(f"run_benchmark.py: error: {arguments.directory} is not a directory", file=sys.stderr)
+        return 2
+    work = Path(tempfile.mkdtemp(prefix="aiml-benchmark-"))
+    try:
+        codebase = work / "codebase"
+        if arguments.directory is None:
+            codebase.mkdir()
+            generate_codebase(codebase, files=files, seed=arguments.seed)
+            description: dict[str, Any] = {"name": arguments.name or "synthetic", "generated": {"files": files, "seed": arguments.seed}}
+        else:
+            copy_codebase(arguments.directory.resolve(), codebase)
+            description = {"name": arguments.name or arguments.directory.resolve().name, "path": str(arguments.directory.resolve())}
+        description.update(asdict(measure_codebase(python_files(codebase))))
+        started = dt.datetime.now(dt.timezone.utc)
+        results = run_benchmark(codebase, work, timeout=arguments.timeout, use_bandit=not arguments.quick)
+        targets = evaluate_targets(results)
+        record = {
+            "date": started.isoformat(timespec="seconds"),
+            "machine": machine(),
+            "versions": versions(),
+            "codebase": description,
+            "measurements": {name: asdict(measurement) for name, measurement in results.items()},
+            "targets": targets,
+        }
+        output = arguments.output or Path(f"benchmark-{started:%Y%m%dT%H%M%SZ}.json")
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+        print(
+            f"{description['name']}: {description['python_files']} Python files, {description['lines']} lines, "
+            f"{description['bytes'] / 1e6:.1f} MB; {machine()['cpu_count']} CPUs, Python {platform.python_version()}"
+        )
+        print(format_table(results, targets))
+        print(f"record written to {output}")
+        failed = [name for name, measurement in results.items() if measurement.exit_code not in (None, 0, 1) or "timed out" in measurement.note]
+        return 1 if failed else 0
+    finally:
+        if arguments.keep:
+            print(f"work folder kept at {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

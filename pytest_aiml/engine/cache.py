@@ -1,0 +1,133 @@
+"""The content-hash cache of file analyses.
+
+A file's findings depend on its bytes, the rules that ran and their code, libcst's
+version and the repository's pinned versions, and on nothing else. Each entry is
+keyed by all of those (never by mtime, which checkouts and CI caches rewrite), kept
+one file per key and written through a temporary file and a rename, so concurrent
+writers, pytest-xdist workers among them, never leave a torn entry.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import sys
+import tempfile
+from collections.abc import Iterable, Mapping
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from pytest_aiml import __version__
+from pytest_aiml.engine.findings import Finding, ParseFailure
+from pytest_aiml.engine.rule import Rule
+from pytest_aiml.engine.runner import FileAnalysis
+
+log = logging.getLogger("pytest_aiml.cache")
+
+FORMAT_VERSION = 1
+
+
+def analysis_salt(rules: Iterable[type[Rule]], pins: Mapping[str, Any]) -> str:
+    """Digest everything besides a file's bytes that its analysis depends on.
+
+    The source of each rule's module is included, so editing a rule (a custom rule in
+    a conftest.py, or this package during development) invalidates its entries
+    without a version bump.
+    """
+    digest = hashlib.sha256()
+    digest.update(f"{FORMAT_VERSION}\0{__version__}\0{_libcst_version()}\0{sys.version_info[:2]}".encode())
+    sources: dict[str, str] = {}
+    for rule in sorted(rules, key=lambda rule: rule.code):
+        digest.update(f"\0{rule.code}\0{rule.__module__}.{rule.__qualname__}".encode())
+        module = sys.modules.get(rule.__module__)
+        path = getattr(module, "__file__", None)
+        if path and path not in sources:
+            sources[path] = _file_digest(Path(path))
+    for path in sorted(sources):
+        digest.update(f"\0{sources[path]}".encode())
+    digest.update(json.dumps({name: [str(pin) for pin in entries] for name, entries in sorted(pins.items())}).encode())
+    return digest.hexdigest()
+
+
+class AnalysisCache:
+    """Cached :class:`FileAnalysis` results under ``directory``; a None directory caches nothing."""
+
+    def __init__(self, directory: Path | None, salt: str) -> None:
+        self.directory = directory
+        self.salt = salt
+        self.hits = 0
+        self.misses = 0
+
+    def key(self, path: str, content: bytes) -> str:
+        return hashlib.sha256(self.salt.encode() + b"\0" + path.encode() + b"\0" + content).hexdigest()
+
+    def get(self, path: str, content: bytes) -> FileAnalysis | None:
+        if self.directory is None:
+            return None
+        entry = self._entry(self.key(path, content))
+        try:
+            data = json.loads(entry.read_text(encoding="utf-8"))
+            analysis = _from_builtins(data)
+        except FileNotFoundError:
+            self.misses += 1
+            return None
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            # A damaged entry is a miss; the fresh analysis overwrites it.
+            log.debug("ignoring unreadable cache entry %s: %s", entry, error)
+            self.misses += 1
+            return None
+        self.hits += 1
+        return analysis
+
+    def put(self, path: str, content: bytes, analysis: FileAnalysis) -> None:
+        if self.directory is None:
+            return
+        entry = self._entry(self.key(path, content))
+        try:
+            entry.parent.mkdir(parents=True, exist_ok=True)
+            handle, temporary = tempfile.mkstemp(prefix=".tmp-", dir=entry.parent)
+            with os.fdopen(handle, "w", encoding="utf-8") as stream:
+                json.dump(_to_builtins(analysis), stream)
+            os.replace(temporary, entry)
+        except OSError as error:
+            log.debug("cannot write cache entry %s: %s", entry, error)
+
+    def _entry(self, key: str) -> Path:
+        assert self.directory is not None
+        return self.directory / key[:2] / f"{key}.json"
+
+
+def _to_builtins(analysis: FileAnalysis) -> dict[str, Any]:
+    return {
+        "path": analysis.path,
+        "rules": list(analysis.rules),
+        "findings": [finding.serialized() for finding in analysis.findings],
+        "failure": analysis.failure.serialized() if analysis.failure else None,
+    }
+
+
+def _from_builtins(data: Mapping[str, Any]) -> FileAnalysis:
+    failure = data["failure"]
+    return FileAnalysis(
+        path=data["path"],
+        rules=tuple(data["rules"]),
+        findings=tuple(Finding.from_serialized(finding) for finding in data["findings"]),
+        failure=ParseFailure(**failure) if failure else None,
+    )
+
+
+def _file_digest(path: Path) -> str:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return "unreadable"
+
+
+def _libcst_version() -> str:
+    try:
+        return metadata.version("libcst")
+    except metadata.PackageNotFoundError:
+        return "unknown"

@@ -1,0 +1,79 @@
+"""The content-hash analysis cache: replays, invalidation, and running without it."""
+
+from __future__ import annotations
+
+import pytest
+
+UNSAFE = "import pickle\n\n\ndef load(stream):\n    return pickle.load(stream)\n"
+ARGS = ("--aiml-only", "--aiml-select=AIML101", "-rA")
+
+
+def _entries(pytester: pytest.Pytester) -> list:
+    return sorted(pytester.path.joinpath(".pytest_cache", "d", "aiml-analysis").rglob("*.json"))
+
+
+def test_cache_hit_replays_failure(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(model_io=UNSAFE, other="import pickle\nvalue = 1\n")
+    cold = pytester.runpytest(*ARGS, "--log-level=DEBUG")
+    cold.assert_outcomes(failed=1, passed=1)
+    assert len(_entries(pytester)) == 2
+    warm = pytester.runpytest(*ARGS)
+    warm.assert_outcomes(failed=1, passed=1)
+    failure = [line for line in cold.stdout.lines if "AIML101 pickle.load()" in line]
+    assert failure
+    assert failure == [line for line in warm.stdout.lines if "AIML101 pickle.load()" in line]
+
+
+def test_edited_file_is_analysed_again(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(model_io=UNSAFE)
+    pytester.runpytest(*ARGS).assert_outcomes(failed=1)
+    pytester.makepyfile(model_io=UNSAFE.replace("pickle.load(stream)", "stream.read()"))
+    pytester.runpytest(*ARGS).assert_outcomes(passed=1)
+    assert len(_entries(pytester)) == 2
+
+
+def test_changed_rule_set_analyses_again(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(model_io=UNSAFE + "\nMODEL = '/opt/models/m.pkl'\n\n\ndef open_model():\n    return pickle.load(open(MODEL, 'rb'))\n")
+    pytester.runpytest(*ARGS).assert_outcomes(failed=1)
+    wider = pytester.runpytest("--aiml-only", "--aiml-select=AIML101,AIML201")
+    wider.assert_outcomes(failed=2)
+    assert len(_entries(pytester)) == 2
+
+
+def test_changed_waiver_needs_no_new_analysis(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(model_io=UNSAFE)
+    pytester.runpytest(*ARGS).assert_outcomes(failed=1)
+    pytester.makepyprojecttoml('[[tool.pytest-aiml.waivers]]\nrules = ["AIML101"]\nreason = "trusted streams"\n')
+    waived = pytester.runpytest(*ARGS)
+    waived.assert_outcomes(xfailed=1)
+    assert len(_entries(pytester)) == 1
+
+
+def test_without_cacheprovider(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(model_io=UNSAFE)
+    result = pytester.runpytest(*ARGS, "-p", "no:cacheprovider")
+    result.assert_outcomes(failed=1)
+    assert not pytester.path.joinpath(".pytest_cache").exists()
+
+
+def test_no_cache_option_forces_analysis(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(model_io=UNSAFE)
+    pytester.runpytest(*ARGS, "--aiml-no-cache").assert_outcomes(failed=1)
+    assert _entries(pytester) == []
+
+
+def test_damaged_entry_is_a_miss(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(model_io=UNSAFE)
+    pytester.runpytest(*ARGS).assert_outcomes(failed=1)
+    [entry] = _entries(pytester)
+    entry.write_text("{broken")
+    pytester.runpytest(*ARGS).assert_outcomes(failed=1)
+
+
+def test_parallel_prescan_matches_serial(pytester: pytest.Pytester) -> None:
+    files = {f"module_{index:02d}": UNSAFE if index % 3 == 0 else "import pickle\nvalue = 1\n" for index in range(40)}
+    pytester.makepyfile(**files)
+    parallel = pytester.runpytest(*ARGS, "-p", "no:cacheprovider")
+    serial = pytester.runpytest(*ARGS, "-p", "no:cacheprovider", "-n", "2")
+    assert parallel.parseoutcomes() == serial.parseoutcomes()
+    assert parallel.parseoutcomes()["failed"] == 14
