@@ -465,6 +465,21 @@ def versions() -> dict[str, str | None]:
     return found
 
 
+def source_revision() -> str | None:
+    """Return ``git describe --always --dirty`` of the pytest-aiml checkout, or None outside one."""
+    spec = importlib.util.find_spec("pytest_aiml")
+    if spec is None or spec.origin is None or shutil.which("git") is None:
+        return None
+    try:
+        completed = subprocess.run(
+            ["git", "describe", "--always", "--dirty"], cwd=Path(spec.origin).parent, capture_output=True, text=True,
+            timeout=30,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return completed.stdout.strip() or None if completed.returncode == 0 else None
+
+
 def machine() -> dict[str, Any]:
     return {
         "platform": platform.platform(),
@@ -541,6 +556,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "date": started.isoformat(timespec="seconds"),
             "machine": machine(),
             "versions": versions(),
+            "pytest_aiml_revision": source_revision(),
             "codebase": description,
             "measurements": {name: asdict(measurement) for name, measurement in results.items()},
             "targets": targets,

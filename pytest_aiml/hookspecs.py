@@ -21,7 +21,11 @@ def pytest_aiml_register_rules(registry: RuleRegistry) -> None:
 
 @pytest.hookspec
 def pytest_aiml_amend_report(report: dict[str, Any]) -> None:
-    """Change the ``aiml_analysis`` document in place before it is validated and written."""
+    """Change the report document (``{"aiml_analysis": ...}``) in place before it is written.
+
+    Keep it valid against ``pytest_aiml/report/schema.json``: new keys go under names
+    that start with ``x_``.
+    """
 
 
 @pytest.hookspec(firstresult=True)

@@ -54,7 +54,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     group.addoption(
         "--aiml-baseline-update", action="store_true", default=False,
-        help="Record every current finding in the --aiml-baseline file instead of failing on it.",
+        help="Record every current finding in the --aiml-baseline file (this run still fails on them; later runs do not).",
     )
     parser.addini("aiml_report", "Path of the YAML report pytest-aiml writes when --aiml is given.", default="")
     parser.addini(

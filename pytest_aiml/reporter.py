@@ -38,7 +38,10 @@ def write_summary(terminalreporter: Any, aiml: AimlSession) -> None:
         for origin in summary.stale_waivers:
             write(f"  {origin}")
     if aiml.settings.baseline_path is not None:
-        if aiml.settings.baseline_update:
+        if aiml.settings.baseline_update and aiml.baseline_refused:
+            write(f"baseline not written: this run covered only part of the repository (paths, -k, -m, --lf or an "
+                  f"interruption), so {aiml.settings.baseline_path} keeps its findings; record it with a full run")
+        elif aiml.settings.baseline_update:
             write(f"baseline recorded: {aiml.settings.baseline_path}")
         else:
             write(f"in baseline: {len(summary.baselined)} finding(s)")

@@ -76,6 +76,8 @@ class AimlSession:
         self._file_waivers: dict[str, tuple[list[Waiver], frozenset[int]]] = {}
         #: Set when the run was interrupted (collection errors, Ctrl-C): the results are partial.
         self.interrupted = False
+        #: Set when --aiml-baseline-update was not written because the run was partial.
+        self.baseline_refused = False
         #: Files named on the command line under --aiml-only, collected by pytest itself.
         self._named_files: set[str] = set()
         self.all_rules = registry
@@ -105,14 +107,20 @@ class AimlSession:
                     f"pytest-aiml: write {option}=PATH with '=': pytest chooses the rootdir before it knows "
                     f"plugin options, so a separate PATH after {option} is taken for a path to test"
                 )
-        report = config.getoption("aiml_report") or config.getini("aiml_report") or None
+        # A path on the command line is relative to where pytest started; one in the ini
+        # file is relative to the rootdir, like the other paths of the configuration.
+        report_path = None
+        if config.getoption("aiml_report"):
+            report_path = (invocation / config.getoption("aiml_report")).resolve()
+        elif config.getini("aiml_report"):
+            report_path = (rootdir / config.getini("aiml_report")).resolve()
         baseline = config.getoption("aiml_baseline")
         try:
             settings = load_settings(
                 rootdir,
                 cli_select=config.getoption("aiml_select"),
                 cli_ignore=config.getoption("aiml_ignore"),
-                report_path=(invocation / report).resolve() if report else None,
+                report_path=report_path,
                 cli_fail_on=config.getoption("aiml_fail_on"),
                 baseline_path=(invocation / baseline).resolve() if baseline else None,
                 baseline_update=config.getoption("aiml_baseline_update"),
@@ -457,7 +465,8 @@ class AimlSession:
         option = self.config.option
         # ``-m aiml`` selects every generated item, so the run is still complete.
         partial_marks = option.markexpr not in ("", "aiml")
-        partial_paths = self.scope.explicit or bool(self.scope.paths)
+        # Named paths cover everything only when the rootdir is among them.
+        partial_paths = not self.scope.include_repository
         return not (partial_paths or option.keyword or partial_marks or getattr(option, "lf", False))
 
     @cached_property
@@ -476,7 +485,10 @@ class AimlSession:
         # Items that never ran found nothing, so an interrupted run's report must say it is partial.
         self.interrupted = exitstatus in (pytest.ExitCode.INTERRUPTED, pytest.ExitCode.INTERNAL_ERROR)
         summary = self.summary
-        if self.settings.baseline_update and self.settings.baseline_path is not None:
+        if self.settings.baseline_update and self.settings.baseline_path is not None and not summary.complete:
+            # A partial run would record only part of today's findings and drop the rest.
+            self.baseline_refused = True
+        elif self.settings.baseline_update and self.settings.baseline_path is not None:
             recorded = [finding for result in self.results for finding in (result.get("findings") or [])]
             recorded += [finding for result in self.results for finding in (result.get("baselined") or [])]
             write_baseline(self.settings.baseline_path, recorded)

@@ -57,13 +57,15 @@ class Settings:
     baseline_path: Path | None = None
     baseline_update: bool = False
     strict_waivers: bool = False
+    #: ``(source, selector)`` pairs: ``select``/``ignore`` of the table or ``--aiml-select``/``--aiml-ignore``.
+    selector_sources: tuple[tuple[str, str], ...] = ()
     artifacts: ArtifactOptions = field(default_factory=lambda: ArtifactOptions())
     #: The whole ``[tool.pytest-aiml]`` table as read, for sections parsed by their own modules.
     table: Mapping[str, Any] = field(default_factory=dict)
 
     def selectors(self) -> list[tuple[str, str]]:
         """Return ``(source, selector)`` pairs, for naming where an unknown code came from."""
-        return [("select", code) for code in self.select] + [("ignore", code) for code in self.ignore]
+        return list(self.selector_sources)
 
 
 def read_table(rootdir: Path) -> dict[str, Any]:
@@ -106,6 +108,10 @@ def load_settings(
                           f"known keys are: {known}")
     select = _codes(table, "select") + _split_codes(cli_select)
     ignore = _codes(table, "ignore") + _split_codes(cli_ignore)
+    sources = [("select", code) for code in _codes(table, "select")]
+    sources += [("--aiml-select", code) for code in _split_codes(cli_select)]
+    sources += [("ignore", code) for code in _codes(table, "ignore")]
+    sources += [("--aiml-ignore", code) for code in _split_codes(cli_ignore)]
     exclude = _strings(table, "exclude")
     fail_on = _priority(cli_fail_on, "--aiml-fail-on") if cli_fail_on else _priority(table.get("fail_on", "low"), "fail_on")
     artifacts = _artifact_options(table.get("artifacts", {}))
@@ -121,6 +127,7 @@ def load_settings(
         baseline_path=baseline_path,
         baseline_update=baseline_update,
         strict_waivers=strict_waivers,
+        selector_sources=tuple(sources),
         artifacts=artifacts,
         table=table,
     )

@@ -91,7 +91,7 @@ def inspect_artifact(
         safety = validity = CheckResult(STATUS_SKIP, LFS_SKIP_REASON)
     elif size > settings.max_read_bytes:
         reason = f"not read: {format_size(size)} exceeds max_read_bytes ({format_size(settings.max_read_bytes)})"
-        safety = CheckResult(STATUS_UNSCANNABLE, reason, ("raise max_read_bytes or waive the item after review",))
+        safety = CheckResult(STATUS_UNSCANNABLE, reason, ("raise max_read_mb under [tool.pytest-aiml.artifacts], or waive the item after review",))
         validity = CheckResult(STATUS_SKIP, reason)
     else:
         options = ReadOptions(

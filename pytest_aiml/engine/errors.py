@@ -15,7 +15,8 @@ class ConfigError(ValueError):
         self.key = key
         self.problem = problem
         self.fix = fix
-        text = f"[tool.pytest-aiml] {key}: {problem}"
+        # Command-line options are named as typed; everything else is a key of the table.
+        text = f"{key}: {problem}" if key.startswith("--") else f"[tool.pytest-aiml] {key}: {problem}"
         if fix:
             text += f" ({fix})"
         super().__init__(text)

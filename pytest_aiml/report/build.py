@@ -12,6 +12,7 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from pytest_aiml import __version__
+from pytest_aiml.engine.discovery import is_test_path
 from pytest_aiml.engine.inventory import Inventory
 from pytest_aiml.engine.registry import RuleRegistry
 from pytest_aiml.engine.rule import Priority
@@ -75,7 +76,7 @@ def inventory_section(inventory: Inventory, artifacts: Mapping[str, Mapping[str,
         models.append(
             {
                 "name": PurePosixPath(location).stem,
-                "framework": inspection["framework"] or "unknown",
+                "framework": _FRAMEWORK_NAMES.get(inspection["framework"], inspection["framework"]) or "unknown",
                 "type": inspection["model_type"],
                 "location": location,
                 "size": human_size(inspection["size_bytes"]),
@@ -104,6 +105,10 @@ def inventory_section(inventory: Inventory, artifacts: Mapping[str, Mapping[str,
     }
 
 
+#: The inspection's short framework names, spelled as the rest of the report spells them.
+_FRAMEWORK_NAMES = {"sklearn": "scikit-learn"}
+
+
 def frameworks_section(inventory: Inventory) -> dict[str, Any]:
     used = inventory.labels("framework")
     # Code that reaches a framework only through a wrapper still depends on it.
@@ -115,6 +120,9 @@ def _tracker(inventory: Inventory) -> tuple[str, list[str]]:
     found = inventory.labels("tracker")
     if inventory.files_with("tensorboard") and "tensorboard" not in found:
         found.append("tensorboard")
+    if inventory.files_with("trainer_report_to") and not found:
+        # Hugging Face Trainer(report_to=...) logs to a tracker without importing it.
+        found.append("huggingface-report-to")
     for tracker in SCHEMA_TRACKERS:
         if tracker in found:
             return tracker, found
@@ -207,7 +215,7 @@ def feature_section(inventory: Inventory, declared: Mapping[str, Any]) -> dict[s
         set(inventory.files_with("feature_transform"))
         | {path for path in (f.path for f in inventory.code) if "/features/" in f"/{path}" or "feature" in path.rsplit("/", 1)[-1]}
     )
-    pipelines = [path for path in pipelines if not path.endswith(".ipynb")]
+    pipelines = [path for path in pipelines if not path.endswith(".ipynb") and not is_test_path(path)]
     pipeline_count = len(set(pipelines) | set(declared["pipeline_modules"]))
     serving = set(inventory.serving_files)
     transforms_in_serving = serving & set(inventory.files_with("feature_transform"))

@@ -82,7 +82,7 @@ def summarize(
         dict(waiver, findings=sorted(covered.get(origin, []))) for origin, waiver in sorted(declared.items())
     ]
     summary.expired_waivers = sorted(expired)
-    if complete:
+    if summary.complete:
         summary.stale_waivers = sorted(origin for origin in declared if origin not in used)
         remaining = Counter(baselined_prints)
         for entry in baseline_entries:

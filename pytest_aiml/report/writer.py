@@ -1,4 +1,4 @@
-"""Write the report: validated against the shipped schema, then replaced atomically."""
+"""Write the report atomically, and give access to the JSON Schema shipped with it."""
 
 from __future__ import annotations
 

@@ -20,7 +20,12 @@ def benchmark() -> ModuleType:
     spec = importlib.util.spec_from_file_location("run_benchmark", SCRIPT)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    # dataclasses look their module up in sys.modules while the class is created.
+    sys.modules[spec.name] = module
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        del sys.modules[spec.name]
     return module
 
 
@@ -94,8 +99,12 @@ def test_help_runs(tmp_path: Path) -> None:
 
 
 def test_import_has_no_side_effects(tmp_path: Path) -> None:
-    code = f"import importlib.util as u; s = u.spec_from_file_location('b', {str(SCRIPT)!r}); u.module_from_spec(s)"
-    code += "; s.loader.exec_module(u.module_from_spec(s))"
+    code = (
+        "import importlib.util, sys\n"
+        f"spec = importlib.util.spec_from_file_location('run_benchmark', {str(SCRIPT)!r})\n"
+        "module = sys.modules['run_benchmark'] = importlib.util.module_from_spec(spec)\n"
+        "spec.loader.exec_module(module)\n"
+    )
     completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30, cwd=tmp_path)
     assert completed.returncode == 0, completed.stderr
     assert completed.stdout == ""
