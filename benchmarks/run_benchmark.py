@@ -7,12 +7,13 @@ Usage::
     python benchmarks/run_benchmark.py --quick          # a 12-file codebase, for a smoke test
 
 Every measurement is the wall time of a fresh subprocess, so interpreter and pytest
-start-up are included: ``ast.parse`` of every Python file (the baseline), a cold
-``pytest --aiml-only`` with an empty cache folder, a warm run on the same cache, a run
-after one line was appended to one file, a cold ``-n 2`` run when pytest-xdist is
-installed, and ``bandit -r -q`` when Bandit is on PATH. The codebase is copied into a
-temporary folder first, so that the edit never touches the original. Each figure is
-printed as seconds and as a ratio to the baseline, and the run is written as JSON.
+start-up are included. The script measures ``ast.parse`` of every Python file (the
+baseline) and a cold ``pytest --aiml-only`` with an empty cache folder. Then it
+measures a warm run on the same cache and a run after one line was appended to one
+file. A cold ``-n 2`` run follows when pytest-xdist is installed, and ``bandit -r -q``
+when Bandit is on PATH. The codebase is copied into a temporary folder first, so that
+the edit never touches the original. Each figure is printed as seconds and as a ratio
+to the baseline, and the run is written as JSON.
 """
 
 from __future__ import annotations
@@ -83,13 +84,14 @@ class Codebase:
 def generate_codebase(root: Path, files: int = DEFAULT_FILES, seed: int = 0) -> list[Path]:
     """Write a deterministic ML codebase of ``files`` Python modules under ``root``; return their paths.
 
-    The modules mix torch models and training loops, scikit-learn pipelines, pandas
-    data loading, FastAPI routes and OpenAI calls, 100 to 400 lines each, and about one
-    in 25 carries a finding (an unsafe load, a hardcoded model path, an unvalidated
-    route or executed LLM output). The same ``files`` and ``seed`` give the same bytes.
+    The modules have 100 to 400 lines each. They mix torch models and training loops,
+    scikit-learn pipelines, pandas data loading, FastAPI routes and OpenAI calls. About
+    one in 25 carries a finding: an unsafe load, a hardcoded model path, an unvalidated
+    route or executed LLM output. The same ``files`` and ``seed`` give the same bytes.
     """
     rng = random.Random(seed)
     package = root / "src" / "synthml"
+    package.mkdir(parents=True, exist_ok=True)
     (root / "pyproject.toml").write_text(
         '[project]\nname = "synthml"\nversion = "1.0.0"\n'
         'dependencies = ["torch>=2.1", "scikit-learn", "pandas", "fastapi", "openai"]\n\n'
@@ -450,7 +452,12 @@ def evaluate_targets(results: dict[str, Measurement]) -> list[dict[str, Any]]:
     for name, numerator, denominator, comparison, limit in TARGETS:
         top, bottom = results[numerator].seconds, results[denominator].seconds
         value = round(top / bottom, 2) if top is not None and bottom else None
-        met = None if value is None else (value <= limit if comparison == "<=" else value >= limit)
+        if value is None:
+            met = None
+        elif comparison == "<=":
+            met = value <= limit
+        else:
+            met = value >= limit
         evaluated.append({"target": name, "value": value, "comparison": comparison, "limit": limit, "met": met})
     return evaluated
 
@@ -542,7 +549,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         codebase = work / "codebase"
         if arguments.directory is None:
-            codebase.mkdir()
             generate_codebase(codebase, files=files, seed=arguments.seed)
             description: dict[str, Any] = {"name": arguments.name or "synthetic", "generated": {"files": files, "seed": arguments.seed}}
         else:

@@ -150,7 +150,10 @@ class ServingItem(AimlItem):
         from pytest_aiml.serving.parity import check_model_parity
 
         torch_model, onnx_session = self._loaded(root)
-        result = check_model_parity(self.model, root, torch_model=torch_model, onnx_session=onnx_session)
+        samples = self.config.hook.pytest_aiml_sample_inputs(spec=self.model, root=root)
+        result = check_model_parity(
+            self.model, root, torch_model=torch_model, onnx_session=onnx_session, extra_samples=samples
+        )
         return result.passed, result.failure_text(), {"parity": result.to_dict()}
 
     def _probes(self, root: Path) -> tuple[bool, str, dict[str, Any]]:

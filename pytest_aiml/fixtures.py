@@ -16,12 +16,15 @@ read either: both fixtures inspect with the default ``ArtifactSettings()``.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+
+logger = logging.getLogger("pytest_aiml.fixtures")
 
 if TYPE_CHECKING:
     from pytest_aiml.artifacts.results import ArtifactInspection, CheckResult
@@ -45,6 +48,11 @@ PICKLE_REJECTION = (
 #: Loader options and the only value each may take: any other value would allow pickles.
 _FORCED_OPTIONS: Mapping[str, object] = {"weights_only": True, "allow_pickle": False}
 _FORBIDDEN_OPTIONS = frozenset({"pickle_module"})
+
+
+#: Formats that a waiver may load after a failed scan: torch.load(weights_only=True)
+#: rebuilds only tensors and plain containers, whatever globals the file names.
+_WAIVABLE_FORMATS = frozenset({"torch-zip", "torch-legacy"})
 
 
 class ArtifactLoadError(RuntimeError):
@@ -108,7 +116,7 @@ def inspect_repository_artifacts(root: Path) -> list[ArtifactInspection]:
     return inspections
 
 
-def load_model(path: str | os.PathLike[str], **options: Any) -> Any:
+def load_model(path: str | os.PathLike[str], *, waiver: str | None = None, **options: Any) -> Any:
     """Inspect the model file at ``path`` and load it when its safety check passes.
 
     Returns what the format's own loader returns:
@@ -129,6 +137,11 @@ def load_model(path: str | os.PathLike[str], **options: Any) -> Any:
     included), ``UnsupportedArtifactError`` for pickles, joblib files and formats
     without a loader here, and ``ArtifactLoadError`` when the loader itself fails.
 
+    ``waiver`` is the reason of an ``aiml_waive("AIML701", ...)`` marker on the
+    calling test. It lets a ``torch.save`` file whose scan did not pass load anyway,
+    through ``torch.load(weights_only=True)``, whose restricted unpickler rebuilds
+    tensors and plain containers only; every other format still raises.
+
     Note that ``torch.jit.load`` runs the TorchScript code stored in the file, which
     the inspection does not judge. The file is read twice, once to inspect it and
     once to load it, so a file replaced in between is loaded unchecked.
@@ -146,7 +159,9 @@ def load_model(path: str | os.PathLike[str], **options: Any) -> Any:
     inspection = inspect_artifact(file, file.name, root=file.parent, repo_files=(file.name,), settings=ArtifactSettings())
     safety = inspection.checks[CHECK_SAFETY]
     if safety.status != STATUS_PASS:
-        raise UnsafeArtifactError(file, CHECK_SAFETY, safety)
+        if waiver is None or inspection.format not in _WAIVABLE_FORMATS:
+            raise UnsafeArtifactError(file, CHECK_SAFETY, safety)
+        logger.warning("loading %s although its safety check is %s, waived: %s", file, safety.status, waiver)
     return _load_format(file, inspection.format, dict(options))
 
 
@@ -267,16 +282,90 @@ def aiml_artifacts(pytestconfig: pytest.Config) -> list[ArtifactInspection]:
     return inspect_repository_artifacts(pytestconfig.rootpath)
 
 
-@pytest.fixture(scope="session")
-def aiml_load_model(pytestconfig: pytest.Config) -> Callable[..., Any]:
+@pytest.fixture
+def aiml_load_model(request: pytest.FixtureRequest) -> Callable[..., Any]:
     """A function ``load(path, **options)`` that loads a model file only after its safety check passes.
 
     A relative ``path`` is taken from pytest's rootdir. See :func:`load_model` for
-    what each format returns and the errors raised.
+    what each format returns and the errors raised. An unexpired
+    ``aiml_waive("AIML701", reason=...)`` marker on the test lets ``torch.save`` files
+    that failed the scan load through ``weights_only=True``.
     """
-    root = pytestconfig.rootpath
+    root = request.config.rootpath
+    waiver = _unsafe_artifact_waiver(request.node)
 
     def load(path: str | os.PathLike[str], **options: Any) -> Any:
-        return load_model(root / path, **options)
+        return load_model(root / path, waiver=waiver, **options)
 
     return load
+
+
+@pytest.fixture
+def aiml_compare_models() -> Callable[..., Any]:
+    """A function ``compare(torch_model, onnx_model, inputs=None, *, tolerances=None, seed=0)``.
+
+    It runs both models on generated inputs (from ``inputs``, a list of
+    ``{"name", "dtype", "shape", "min", "max"}`` tables, else the ONNX signature) with
+    the same tolerances as the parity items, and raises ``AssertionError`` with the
+    error figures when they differ; otherwise it returns the ``ParityResult``.
+    ``onnx_model`` is a path or an onnxruntime session.
+    """
+
+    def compare(torch_model: Any, onnx_model: Any, inputs: Any = None, *, tolerances: Any = None, seed: int = 0) -> Any:
+        from pytest_aiml.serving.inputs import generate_input_groups, signature_from_session
+        from pytest_aiml.serving.loading import load_onnx_session
+        from pytest_aiml.serving.parity import check_parity
+        from pytest_aiml.serving.spec import InputSpec, Tolerance
+
+        session = load_onnx_session(Path(onnx_model)) if isinstance(onnx_model, (str, os.PathLike)) else onnx_model
+        specs = [InputSpec(**{**spec, "shape": tuple(spec["shape"])}) for spec in inputs] if inputs else None
+        groups = generate_input_groups(specs or signature_from_session(session), seed=seed)
+        overrides = {name: Tolerance(**value) for name, value in (tolerances or {}).items()}
+        result = check_parity(torch_model, session, groups, tolerances=overrides)
+        if not result.passed:
+            raise AssertionError(result.failure_text())
+        return result
+
+    return compare
+
+
+@pytest.fixture
+def aiml_measure_latency() -> Callable[..., Any]:
+    """A function ``measure(call, *, device="cpu", batch=1, p50_ms=None, p95_ms=None, p99_ms=None, **plan)``.
+
+    ``call`` runs one prediction. It is timed with the method of the latency items
+    (warm-up, garbage collection paused, ``perf_counter_ns`` or CUDA events) and
+    returns the ``LatencyResult``; with a budget it raises ``AssertionError`` when a
+    percentile exceeds it, and a ``cuda`` budget without a GPU skips the test.
+    """
+
+    def measure(call: Callable[[], Any], *, device: str = "cpu", batch: int = 1, name: str = "call", **budget: Any) -> Any:
+        from pytest_aiml.serving.latency import check_latency
+        from pytest_aiml.serving.spec import LatencyBudget
+
+        limits = {key: budget.pop(key) for key in ("p50_ms", "p95_ms", "p99_ms") if key in budget}
+        has_budget = any(value is not None for value in limits.values())
+        plan = LatencyBudget(device=device, batch=batch, **(limits if has_budget else {"p99_ms": float("inf")}), **budget)
+        result = check_latency(call, plan, model_name=name, runtime="python")
+        if result.skipped:
+            pytest.skip(result.reason)
+        if has_budget and not result.passed:
+            raise AssertionError(result.failure_text())
+        return result
+
+    return measure
+
+
+def _unsafe_artifact_waiver(node: pytest.Item) -> str | None:
+    """Return the reason of an unexpired ``aiml_waive`` marker covering AIML701, if any."""
+    import datetime as dt
+
+    from pytest_aiml.engine.waivers import parse_date
+
+    for mark in node.iter_markers("aiml_waive"):
+        covers = any("AIML701".startswith(str(code).upper()) for code in mark.args)
+        reason = mark.kwargs.get("reason")
+        expires = parse_date(mark.kwargs.get("expires"), f"aiml_waive on {node.nodeid}")
+        if covers and isinstance(reason, str) and reason.strip() and (expires is None or expires >= dt.date.today()):
+            return reason.strip()
+    return None

@@ -36,3 +36,13 @@ def pytest_aiml_load_model(spec: Any, root: Any) -> tuple[Any, Any] | None:
     None to keep pytest-aiml's own loader for that side. Use it for models that need
     custom construction, remote weights already cached, or a specific provider.
     """
+
+
+@pytest.hookspec(firstresult=True)
+def pytest_aiml_sample_inputs(spec: Any, root: Any) -> Any:
+    """Return real input batches for a declared model's parity check, or None.
+
+    The batches are added to the generated ones: an iterable of batches, each a
+    mapping of input name to array, a sequence of arrays in input order, or one array
+    for a single-input model (NumPy arrays, Torch tensors or nested lists).
+    """

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
+from pytest_aiml.engine.constants import LiteralConstant, preprocessing_constants
 from pytest_aiml.engine.dependencies import Pin, collect_pins
 from pytest_aiml.engine.discovery import FileKind, RepoFiles, is_test_path
 from pytest_aiml.engine.notebooks import notebook_source
@@ -65,6 +66,8 @@ class Inventory:
     text: TextFacts
     models: tuple[ModelFile, ...]
     pins: Mapping[str, tuple[Pin, ...]] = field(default_factory=dict)
+    #: Preprocessing constants by path, read on first request: only the few modules a rule asks about are parsed.
+    _constants: dict[str, Mapping[str, LiteralConstant]] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     # -- helpers ---------------------------------------------------------------------
 
@@ -136,6 +139,22 @@ class Inventory:
         # Serving-path modules count only when they load or call a model.
         return "predict" if signals.modules & {"torch", "onnxruntime", "joblib", "tensorflow", "sklearn", "transformers"} else ""
 
+    def literal_constants(self, path: str) -> Mapping[str, LiteralConstant]:
+        """Return the module-level preprocessing constants that a Python file or notebook writes as literals.
+
+        Line numbers of a notebook count lines of its code cells joined together.
+        """
+        if path not in self._constants:
+            text = self.repo.read_text(path)
+            if text is not None and path.endswith(".ipynb"):
+                try:
+                    text = notebook_source(text).source
+                except ValueError as error:
+                    log.debug("%s: %s", path, error)
+                    text = None
+            self._constants[path] = {} if text is None else preprocessing_constants(text, path)
+        return self._constants[path]
+
     @property
     def load_test_files(self) -> list[str]:
         return [path for path in self.repo.paths if _LOAD_TEST.search(path)]
@@ -170,6 +189,11 @@ def build_inventory(repo: RepoFiles) -> Inventory:
         models=tuple(_model_files(repo)),
         pins=collect_pins(repo),
     )
+
+
+def is_training_script_name(path: str) -> bool:
+    """Tell whether a file name marks a training entry point: ``train.py``, ``train_bert.py``, ``model_train.py``, ``trainer.py``."""
+    return bool(_TRAINING_SCRIPT_NAME.search(path))
 
 
 def version_in_name(name: str) -> str | None:

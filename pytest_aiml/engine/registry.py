@@ -16,6 +16,7 @@ BUILTIN_RULE_MODULES = (
     "pytest_aiml.rules.mlops",
     "pytest_aiml.rules.artifacts",
     "pytest_aiml.rules.declared",
+    "pytest_aiml.rules.preprocessing",
 )
 
 

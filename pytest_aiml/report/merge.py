@@ -14,8 +14,9 @@ Rules for what cannot be read off the items:
   which items ran but not which items a full run would have had, so the union's
   completeness cannot be checked from the reports alone.
 - A waiver is stale only when the merged run is complete and no shard used it. A
-  complete shard names its unused waivers in ``stale_waivers``; a partial shard used a
-  waiver when the waiver covers one of its findings or is among its expired waivers.
+  complete shard used every waiver it does not list in ``stale_waivers``. A partial
+  shard used a waiver when the waiver covers one of its findings or is among its
+  expired waivers.
 - ``baseline_disappeared`` comes from a complete shard, or is computed from the
   baseline's entries when the caller passes them; otherwise it stays empty.
 """

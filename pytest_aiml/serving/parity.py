@@ -238,6 +238,7 @@ def check_model_parity(
     axis_sizes: Mapping[str, Sequence[int]] | None = None,
     torch_model: Any = None,
     onnx_session: Any = None,
+    extra_samples: Any = None,
 ) -> ParityResult:
     """Load both sides of ``spec`` and check their parity on generated inputs.
 
@@ -268,6 +269,10 @@ def check_model_parity(
         sample_function = resolve_reference(spec.sample_inputs, root, key)
         names = [node.name for node in session.get_inputs()]
         groups.extend(groups_from_samples(sample_function(), names, source=spec.sample_inputs))
+    if extra_samples is not None:
+        # Batches a conftest.py supplied through the pytest_aiml_sample_inputs hook.
+        names = [node.name for node in session.get_inputs()]
+        groups.extend(groups_from_samples(extra_samples, names, source="pytest_aiml_sample_inputs"))
 
     return check_parity(
         model,

@@ -259,3 +259,23 @@ def test_malicious_weights_are_never_loaded(serving_repo: pytest.Pytester) -> No
     result = serving_repo.runpytest("--aiml", "-k", "broken", "-p", "no:cacheprovider", "-rA")
     assert not marker.exists()
     result.stdout.fnmatch_lines(["*models/broken_state.pt AIML811 not loaded:*builtins.open*"])
+
+
+def test_sample_inputs_hook_adds_batches(serving_repo: pytest.Pytester) -> None:
+    serving_repo.makeconftest(
+        """
+        import numpy as np
+
+        def pytest_aiml_sample_inputs(spec, root):
+            if spec.name == "models/auto":
+                return [{"features": np.full((5, 4), 0.25, dtype=np.float32)}]
+            return None
+        """
+    )
+    result = serving_repo.runpytest(
+        "--aiml-only", "-k", "AIML811 and auto", "--aiml-report=report.yaml", "-p", "no:cacheprovider"
+    )
+    result.assert_outcomes(passed=1)
+    report = yaml.safe_load((serving_repo.path / "report.yaml").read_text())
+    parity = report["aiml_analysis"]["x_pytest_aiml"]["serving_checks"]["models/auto"]["parity"]
+    assert [5, 4] in [group["input_shapes"]["features"] for group in parity["groups"]]

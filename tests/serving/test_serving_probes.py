@@ -221,15 +221,16 @@ def test_asgi_probe_skips_without_httpx():
 @pytest.mark.skipif(_fastapi_missing(), reason="needs fastapi and httpx")
 def test_fastapi_app_through_test_client(exported):
     from fastapi import FastAPI, HTTPException
-    from pydantic import BaseModel
+    from pydantic import BaseModel, ConfigDict
 
     predict = make_validated(exported["mlp"].model)
     app = FastAPI()
 
     class Request(BaseModel):
-        features: list
+        # Strict, so that numbers sent as strings are rejected instead of converted.
+        model_config = ConfigDict(strict=True)
+        features: list[list[float]]
 
-    @app.post("/predict")
     def serve(request: Request):
         try:
             array = np.asarray(request.features, dtype=np.float32)
@@ -239,6 +240,11 @@ def test_fastapi_app_through_test_client(exported):
             return {"logits": predict(array).tolist()}
         except (TypeError, ValueError) as exc:
             raise HTTPException(status_code=422, detail=str(exc)) from exc
+
+    # This module postpones annotations, and FastAPI cannot resolve the string
+    # "Request" to a class defined inside this test, so the real class is set here.
+    serve.__annotations__ = {"request": Request}
+    app.post("/predict")(serve)
 
     report = run_probes(app, FEATURES, name="serve:app")
 
