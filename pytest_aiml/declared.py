@@ -97,7 +97,7 @@ class PropertyItem(AimlItem):
             findings.append(
                 Finding(
                     code=self.rule.code, path=path, line=line, column=1 if line else 0,
-                    message=f"{self.spec.function} breaks '{self.property_name}': {result.explanation}{example}",
+                    message=f"{self.spec.function} breaks '{self.property_name}': {result.explanation.rstrip('.')}{example}",
                     snippet=f"{self.spec.function} {self.property_name}",
                 )
             )

@@ -356,6 +356,42 @@ def aiml_measure_latency() -> Callable[..., Any]:
     return measure
 
 
+@pytest.fixture
+def aiml_declared_model(request: pytest.FixtureRequest) -> Callable[[str], Any]:
+    """A function ``load(name)`` returning ``(torch_model, onnx_session)`` of a model declared in
+    ``[tool.pytest-aiml.models.<name>]``; a side the declaration lacks is None.
+
+    Every file is inspected first, as the parity items do, and a file whose safety
+    check does not pass raises ``UnsafeArtifactError`` before anything loads it.
+    """
+    root = request.config.rootpath
+
+    def load(name: str) -> tuple[Any, Any]:
+        from pytest_aiml.artifacts.inspect import inspect_artifact
+        from pytest_aiml.artifacts.results import CHECK_SAFETY, STATUS_PASS
+        from pytest_aiml.serving.loading import load_onnx_session, load_torch_model
+        from pytest_aiml.serving.spec import parse_model_specs
+        from pytest_aiml.settings import read_table
+
+        specs = {spec.name: spec for spec in parse_model_specs(read_table(root).get("models", {}), root)}
+        if name not in specs:
+            declared = ", ".join(sorted(specs)) or "none"
+            raise KeyError(f"no model {name!r} under [tool.pytest-aiml.models] (declared: {declared})")
+        spec = specs[name]
+        for path in (spec.torch, spec.weights, spec.onnx):
+            if path is None:
+                continue
+            file = Path(path)
+            inspection = inspect_artifact(file, file.name, root=file.parent, repo_files=(file.name,))
+            if inspection.checks[CHECK_SAFETY].status != STATUS_PASS:
+                raise UnsafeArtifactError(file, CHECK_SAFETY, inspection.checks[CHECK_SAFETY])
+        torch_model = load_torch_model(spec, root) if spec.has_torch else None
+        session = load_onnx_session(spec.onnx) if spec.onnx is not None else None
+        return torch_model, session
+
+    return load
+
+
 def _unsafe_artifact_waiver(node: pytest.Item) -> str | None:
     """Return the reason of an unexpired ``aiml_waive`` marker covering AIML701, if any."""
     import datetime as dt

@@ -64,7 +64,7 @@ def name_parts(name: str) -> list[str]:
 
 
 def is_preprocessing_name(name: str) -> bool:
-    """Tell whether a name says it holds a preprocessing constant (a mean, a vocabulary, a label mapping)."""
+    """Tell whether a name marks a preprocessing constant (a mean, a vocabulary, a label mapping)."""
     parts = name_parts(name)
     found = PREPROCESSING_NAME_PARTS.intersection(parts)
     if not found:

@@ -66,7 +66,7 @@ class Inventory:
     text: TextFacts
     models: tuple[ModelFile, ...]
     pins: Mapping[str, tuple[Pin, ...]] = field(default_factory=dict)
-    #: Preprocessing constants by path, read on first request: only the few modules a rule asks about are parsed.
+    #: Preprocessing constants by path, filled on first use, so only the modules a rule looks up are parsed.
     _constants: dict[str, Mapping[str, LiteralConstant]] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     # -- helpers ---------------------------------------------------------------------

@@ -18,8 +18,8 @@ from pytest_aiml.engine.inventory import Inventory, is_training_script_name
 from pytest_aiml.engine.rule import Category, Effort, Example, FileRule, Priority, RepoRule
 from pytest_aiml.rules.flow import dotted_text, route_path
 
-# NOTE: the serving path and function patterns live with AIML203, which defined them
-# first; importing them keeps one definition of "serving code" for all three rules.
+# The serving path and function patterns of AIML203, shared so that AIML203, AIML803 and
+# AIML804 agree on what serving code is.
 from pytest_aiml.rules.serving import _SERVING_PART, SERVING_FUNCTION
 
 FIT_METHODS = frozenset({"fit", "fit_transform", "partial_fit"})
@@ -44,7 +44,7 @@ _UNKNOWN_RESULT = frozenset(
         "sklearn.base.clone", "copy.deepcopy", "copy.copy",
     }
 )
-#: Name parts that say a variable holds a fitted preprocessing object: ``scaler``, ``self.label_encoder``.
+#: Name parts that mark a variable as a preprocessing object: ``scaler``, ``self.label_encoder``.
 TRANSFORMER_NAME_PARTS = frozenset(
     {
         "scaler", "scalers", "encoder", "encoders", "vectorizer", "vectoriser", "vectorizers", "imputer",
@@ -77,8 +77,9 @@ class FitInServing(FileRule):
     message = "a scaler, encoder or vectoriser is fitted in serving code"
     impact = (
         "Fitting at serving time learns the statistics, vocabulary or categories from the request or a "
-        "local file instead of reusing those of training: the model receives inputs scaled or encoded "
-        "differently from what it learned on, and a single-row request is scaled to zero or encoded as unknown."
+        "local file instead of reusing those of training. The model then receives inputs scaled or encoded "
+        "differently from what it learned on: a single-row request is scaled to all zeros, and an encoder "
+        "fitted on one request produces a different column layout."
     )
     fix = (
         "Fit the transformer once in the training pipeline, save it with the model (ideally as one "
@@ -149,8 +150,8 @@ class FitInServing(FileRule):
         if where is None:
             return
         receiver = func.value
-        what = self._receiver_kind(receiver)
-        if what is None:
+        transformer = self._receiver_kind(receiver)
+        if transformer is None:
             return
         if isinstance(receiver, cst.Call):
             display = f"{dotted_text(receiver.func) or 'transformer'}(...)"
@@ -158,7 +159,7 @@ class FitInServing(FileRule):
             display = dotted_text(receiver) or "transformer"
         self.report(
             node,
-            f"{display}.{func.attr.value}() fits {what} {where}, so its statistics come from serving data, not training",
+            f"{display}.{func.attr.value}() fits {transformer} {where}, so its statistics come from serving data, not training",
         )
 
     def _where(self) -> str | None:
@@ -333,7 +334,7 @@ class PreprocessingConstantsDiffer(RepoRule):
     message = "a preprocessing constant has different values in training and serving modules"
     impact = (
         "A normalisation statistic, value range, vocabulary or label mapping copied by hand into the "
-        "serving code drifts from the one training used: the model receives differently scaled or "
+        "serving code drifts from the one training used. The model then receives differently scaled or "
         "encoded inputs, or its outputs are mapped to the wrong labels, and no error is raised."
     )
     fix = (

@@ -16,7 +16,7 @@ PREPROCESSING_PYPROJECT = """
 [tool.pytest.ini_options]
 
 [tool.pytest-aiml]
-select = ["AIML8"]
+select = ["AIML801", "AIML802"]
 
 [tool.pytest-aiml.preprocessing."features:standardize"]
 input = { kind = "array", dtype = "float64", shape = ["batch", 3], min = -100.0, max = 100.0 }
@@ -279,3 +279,26 @@ def test_sample_inputs_hook_adds_batches(serving_repo: pytest.Pytester) -> None:
     report = yaml.safe_load((serving_repo.path / "report.yaml").read_text())
     parity = report["aiml_analysis"]["x_pytest_aiml"]["serving_checks"]["models/auto"]["parity"]
     assert [5, 4] in [group["input_shapes"]["features"] for group in parity["groups"]]
+
+
+def test_declared_model_fixture(serving_repo: pytest.Pytester) -> None:
+    serving_repo.makepyfile(
+        test_user="""
+        import numpy as np
+        import pytest
+
+
+        def test_broken_model_loads_both_sides(aiml_declared_model, aiml_compare_models):
+            torch_model, session = aiml_declared_model("broken")
+            assert torch_model is not None and session is not None
+            with pytest.raises(AssertionError, match="max abs error"):
+                aiml_compare_models(torch_model, session)
+
+
+        def test_unknown_name(aiml_declared_model):
+            with pytest.raises(KeyError, match="declared: broken, checked, unchecked"):
+                aiml_declared_model("churn")
+        """
+    )
+    result = serving_repo.runpytest("test_user.py", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=2)

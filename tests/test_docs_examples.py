@@ -1,0 +1,38 @@
+"""The runnable examples under docs/examples/ work as the documentation says."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from pytest_aiml.engine.examples import run_example
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "docs" / "examples"
+
+
+def test_user_strategies_example_passes(pytester: pytest.Pytester) -> None:
+    shutil.copy(EXAMPLES / "test_user_strategies.py", pytester.path / "test_user_strategies.py")
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    assert result.ret == pytest.ExitCode.OK
+    assert result.parseoutcomes()["passed"] >= 1
+
+
+def test_custom_rule_example_flags_download(pytester: pytest.Pytester) -> None:
+    shutil.copy(EXAMPLES / "custom_rule_conftest.py", pytester.path / "conftest.py")
+    pytester.makepyfile(fetch="import requests\n\nweights = requests.get('https://example.invalid/w.bin', verify=False)\n")
+    result = pytester.runpytest("--aiml-only", "--aiml-select=AIML901", "-p", "no:cacheprovider")
+    result.stdout.fnmatch_lines(["fetch.py:3:11 AIML901 *"])
+    assert result.parseoutcomes()["failed"] == 1
+
+
+def test_custom_rule_example_own_examples() -> None:
+    namespace: dict = {}
+    source = (EXAMPLES / "custom_rule_conftest.py").read_text(encoding="utf-8")
+    exec(compile(source, "custom_rule_conftest.py", "exec"), namespace)
+    rule = namespace["UnverifiedDownload"]
+    for example in rule.INVALID:
+        assert run_example(rule, example), example.source
+    for example in rule.VALID:
+        assert run_example(rule, example) == [], example.source
