@@ -70,7 +70,7 @@ class ModuleContext:
     def add_import(self, node: cst.Import | cst.ImportFrom) -> None:
         if isinstance(node, cst.Import):
             for alias in node.names:
-                dotted = _dotted_name(alias.name)
+                dotted = dotted_name(alias.name)
                 if dotted is None:
                     continue
                 if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
@@ -82,12 +82,12 @@ class ModuleContext:
             return
         if isinstance(node.names, cst.ImportStar):
             return
-        base = _dotted_name(node.module) if node.module is not None else ""
+        base = dotted_name(node.module) if node.module is not None else ""
         if base is None:
             return
         prefix = "." * len(node.relative) + base
         for alias in node.names:
-            name = _dotted_name(alias.name)
+            name = dotted_name(alias.name)
             if name is None:
                 continue
             local = name
@@ -231,7 +231,8 @@ def has_star_kwargs(call: cst.Call) -> bool:
     return any(arg.star == "**" for arg in call.args)
 
 
-def _dotted_name(node: cst.BaseExpression | None) -> str | None:
+def dotted_name(node: cst.BaseExpression | None) -> str | None:
+    """Return ``a.b.c`` for a name or attribute chain as written, without resolving imports."""
     parts: list[str] = []
     while isinstance(node, cst.Attribute):
         parts.append(node.attr.value)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import libcst as cst
 
-from pytest_aiml.engine.context import ModuleContext, call_argument
+from pytest_aiml.engine.context import ModuleContext, call_argument, dotted_name
 
 #: Decorator methods that register a FastAPI or Flask route (``@app.post``, ``@bp.route``).
 ROUTE_METHODS = frozenset({"get", "post", "put", "patch", "delete", "options", "head", "route", "api_route"})
@@ -34,16 +34,21 @@ DATA_CONTAINERS = frozenset(
 )
 
 
+#: Path parts of serving modules: ``serve.py``, ``api/``, ``inference_utils.py``, ``serve_bert/``.
+#: A name that only ends in one of these words, such as ``parameter_server.py`` of
+#: distributed training, does not count.
+SERVING_PATH_PART = re.compile(
+    r"^(serve|serving|server|api|app|inference|predict|predictor|handler)(\.py)?$"
+    r"|^(serve|serving|predict|inference|infer)[_-]",
+    re.IGNORECASE,
+)
+#: Names of functions that serve predictions wherever they are defined.
+SERVING_FUNCTION = re.compile(r"^(predict|infer|serve|handle)", re.IGNORECASE)
+
+
 def dotted_text(expr: cst.BaseExpression) -> str | None:
     """Return ``a.b.c`` for a name or attribute chain as written, without resolving imports."""
-    parts: list[str] = []
-    while isinstance(expr, cst.Attribute):
-        parts.append(expr.attr.value)
-        expr = expr.value
-    if not isinstance(expr, cst.Name):
-        return None
-    parts.append(expr.value)
-    return ".".join(reversed(parts))
+    return dotted_name(expr)
 
 
 def attribute_text(func: cst.Attribute) -> str:

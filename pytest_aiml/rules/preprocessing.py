@@ -20,7 +20,7 @@ from pytest_aiml.rules.flow import dotted_text, route_path
 
 # The serving path and function patterns of AIML203, shared so that AIML203, AIML803 and
 # AIML804 agree on what serving code is.
-from pytest_aiml.rules.serving import _SERVING_PART, SERVING_FUNCTION
+from pytest_aiml.rules.flow import SERVING_FUNCTION, SERVING_PATH_PART
 
 FIT_METHODS = frozenset({"fit", "fit_transform", "partial_fit"})
 #: scikit-learn classes whose ``fit`` learns statistics from the data. Stateless ones
@@ -92,7 +92,7 @@ class FitInServing(FileRule):
         super().__init__(context)
         path = PurePosixPath(context.path)
         self._training_module = is_training_script_name(context.path)
-        self._serving_module = any(_SERVING_PART.search(part) for part in path.parts)
+        self._serving_module = any(SERVING_PATH_PART.search(part) for part in path.parts)
         self._functions: list[_Function] = []
         #: Per enclosing class, innermost last: ``self.scaler`` -> transformer class name,
         #: False for a known other object, None when unknown.
@@ -373,7 +373,7 @@ def serving_modules(inventory: Inventory) -> list[str]:
     found = set(inventory.serving_files)
     found.update(
         path for path in inventory.repo.of_kind(FileKind.PYTHON)
-        if not is_test_path(path) and any(_SERVING_PART.search(part) for part in PurePosixPath(path).parts)
+        if not is_test_path(path) and any(SERVING_PATH_PART.search(part) for part in PurePosixPath(path).parts)
     )
     return sorted(path for path in found if not is_training_script_name(path))
 

@@ -12,6 +12,8 @@ from pytest_aiml.engine.context import ModuleContext, call_argument, is_false, i
 from pytest_aiml.engine.discovery import MODEL_SUFFIXES
 from pytest_aiml.engine.rule import Category, Effort, Example, FileRule, Priority
 from pytest_aiml.rules.flow import (
+    SERVING_FUNCTION,
+    SERVING_PATH_PART,
     UNVALIDATED_TYPES,
     VALIDATING_NAME,
     Origin,
@@ -801,15 +803,6 @@ NoInputValidation.INVALID = (
 
 # -- AIML203 inference-without-no-grad ----------------------------------------------
 
-#: Path parts of serving modules: ``serve.py``, ``api/``, ``inference_utils.py``, ``serve_bert/``.
-#: A name that only ends in one of these words, such as ``parameter_server.py`` of
-#: distributed training, does not count.
-_SERVING_PART = re.compile(
-    r"^(serve|serving|server|api|app|inference|predict|predictor|handler)(\.py)?$"
-    r"|^(serve|serving|predict|inference|infer)[_-]",
-    re.IGNORECASE,
-)
-SERVING_FUNCTION = re.compile(r"^(predict|infer|serve|handle)", re.IGNORECASE)
 #: Lightning runs these under ``torch.no_grad()`` or ``torch.inference_mode()`` itself.
 _LIGHTNING_HOOKS = frozenset({"predict_step", "validation_step", "test_step"})
 NO_GRAD_CONTEXTS = frozenset(
@@ -871,7 +864,7 @@ class InferenceWithoutNoGrad(FileRule):
 
     def __init__(self, context: ModuleContext) -> None:
         super().__init__(context)
-        self._serving_module = any(_SERVING_PART.search(part) for part in PurePosixPath(context.path).parts)
+        self._serving_module = any(SERVING_PATH_PART.search(part) for part in PurePosixPath(context.path).parts)
         self._functions: list[_Function] = []
         #: Per enclosing class, innermost last: whether it subclasses a torch module.
         self._classes: list[bool] = []
