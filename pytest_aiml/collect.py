@@ -20,8 +20,9 @@ if TYPE_CHECKING:
 
     from pytest_aiml.session import AimlSession
 
-#: The key under which each generated item puts its result in ``user_properties``;
-#: xdist carries user properties to the controller, which writes the report.
+#: The key of each generated item's result among its records. Records travel on the
+#: test report's ``aiml_records`` attribute (builtins only), which pytest-xdist carries
+#: to the controller, the process that writes the report.
 RESULT_PROPERTY = "aiml"
 #: The key under which artifact items put the whole inspection, for the report's inventory.
 ARTIFACT_PROPERTY = "aiml_artifact"
@@ -99,6 +100,11 @@ class AimlItem(pytest.Item):
         super().__init__(**kwargs)
         self.aiml = aiml
         self.add_marker("aiml")
+        self.aiml_records: list[tuple[str, Any]] = []
+
+    def record(self, key: str, value: Any) -> None:
+        """Keep a result for the report; ``value`` must be builtins only."""
+        self.aiml_records.append((key, value))
 
     def repr_failure(self, excinfo: ExceptionInfo[BaseException], style: Any = None) -> str | TerminalRepr:
         if isinstance(excinfo.value, (AimlFailure, InvalidMarker)):
@@ -111,7 +117,11 @@ class AimlItem(pytest.Item):
         declared = self.aiml.file_waivers(relative)[0] if relative else []
         markers = [waiver for waiver in marker_waivers(self, self.aiml.all_rules) if waiver.covers_code(rule.code)]
         declared = [*declared, *markers]
-        self.user_properties.append((RESULT_PROPERTY, result_payload(rule, target, verdict, declared)))
+        self.record(RESULT_PROPERTY, result_payload(rule, target, verdict, declared))
+        # JUnit XML shows user properties per test case, so CI dashboards can group by them.
+        self.user_properties.extend(
+            [("aiml_code", rule.code), ("aiml_priority", rule.priority.value), ("aiml_findings", len(verdict.active))]
+        )
         if verdict.fails:
             raise AimlFailure(render_failure(rule, verdict))
         if verdict.waived or verdict.baselined:
@@ -152,7 +162,7 @@ class ParseErrorItem(AimlItem):
         self.rules = tuple(rules)
 
     def runtest(self) -> None:
-        self.user_properties.append((RESULT_PROPERTY, {"parse_error": self.failure.serialized(), "rules": list(self.rules)}))
+        self.record(RESULT_PROPERTY, {"parse_error": self.failure.serialized(), "rules": list(self.rules)})
         raise AimlFailure(
             f"{self.failure.render()}\n\n"
             f"pytest-aiml could not check this file for {', '.join(self.rules)}.\n"
@@ -215,7 +225,7 @@ class ArtifactItem(AimlItem):
     def runtest(self) -> None:
         inspection = self.aiml.inspect(self.target)
         result = inspection.checks.get(self.rule.check)
-        self.user_properties.append((ARTIFACT_PROPERTY, inspection.to_dict()))
+        self.record(ARTIFACT_PROPERTY, inspection.to_dict())
         if result is not None and result.status == "skip":
             skip_item(f"{self.target}: {result.summary}")
         self.conclude(self.rule, self.target, artifact_findings(self.rule, inspection), None)

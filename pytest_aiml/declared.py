@@ -22,7 +22,7 @@ from pytest_aiml.engine.rule import DeclaredRule
 if TYPE_CHECKING:
     from pytest_aiml.session import AimlSession
 
-#: Keys under which these items put their measurements in ``user_properties``, for the report.
+#: Keys under which these items record their measurements, for the report.
 PREPROCESSING_PROPERTY = "aiml_preprocessing"
 SERVING_PROPERTY = "aiml_serving"
 
@@ -89,7 +89,7 @@ class PropertyItem(AimlItem):
             self.spec, self.property_name, functions.function, twin=functions.twin, inverse=functions.inverse,
             settings=settings,
         )
-        self.user_properties.append((PREPROCESSING_PROPERTY, result.to_dict()))
+        self.record(PREPROCESSING_PROPERTY, result.to_dict())
         path, line = _source_location(functions.function, self.aiml.settings.rootdir)
         findings = []
         if not result.passed:
@@ -135,7 +135,7 @@ class ServingItem(AimlItem):
         except ConfigError as error:
             raise AimlFailure(f"pytest-aiml: {error}") from None
         passed, text, record = outcome
-        self.user_properties.append((SERVING_PROPERTY, {"model": self.model.name, "check": self.check, **record}))
+        self.record(SERVING_PROPERTY, {"model": self.model.name, "check": self.check, **record})
         findings = []
         if not passed:
             location = _relative(self.model.onnx or self.model.torch, root) if (self.model.onnx or self.model.torch) else "pyproject.toml"
@@ -185,7 +185,7 @@ class ServingItem(AimlItem):
         result = check_model_latency(self.model, self.budget, root)
         record = {"latency": result.to_dict()}
         if result.skipped:
-            self.user_properties.append((SERVING_PROPERTY, {"model": self.model.name, "check": self.check, **record}))
+            self.record(SERVING_PROPERTY, {"model": self.model.name, "check": self.check, **record})
             skip_item(result.reason)
         return result.passed, result.failure_text() or result.summary(), record
 

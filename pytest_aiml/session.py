@@ -24,6 +24,7 @@ from pytest_aiml.collect import (
     ARTIFACT_PROPERTY,
     RESULT_PROPERTY,
     AimlFile,
+    AimlItem,
     AimlRepository,
     ArtifactFile,
     NotImported,
@@ -446,10 +447,17 @@ class AimlSession:
 
     # -- results -------------------------------------------------------------------------
 
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+        report = yield
+        if call.when == "call" and isinstance(item, AimlItem):
+            report.aiml_records = [list(entry) for entry in item.aiml_records]
+        return report
+
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if report.when != "call":
             return
-        for name, value in report.user_properties:
+        for name, value in getattr(report, "aiml_records", ()):
             if name == RESULT_PROPERTY:
                 self.results.append(dict(value, nodeid=report.nodeid, outcome=report.outcome))
             elif name == ARTIFACT_PROPERTY:

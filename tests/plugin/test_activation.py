@@ -182,3 +182,14 @@ def test_interrupted_run_marks_report_partial(pytester: pytest.Pytester) -> None
     details = yaml.safe_load((pytester.path / "report.yaml").read_text())["aiml_analysis"]["x_pytest_aiml"]
     assert details["interrupted"] is True
     assert details["complete_run"] is False
+
+
+@pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["serial", "xdist"])
+def test_junit_properties_per_item(pytester: pytest.Pytester, workers: list[str]) -> None:
+    import xml.etree.ElementTree as ElementTree
+
+    pytester.makepyfile(model_io=UNSAFE_LOAD)
+    pytester.runpytest("--aiml-only", "--aiml-select=AIML101", "--junitxml=junit.xml", "-p", "no:cacheprovider", *workers)
+    [case] = ElementTree.parse(pytester.path / "junit.xml").getroot().iter("testcase")
+    properties = {prop.get("name"): prop.get("value") for prop in case.iter("property")}
+    assert properties == {"aiml_code": "AIML101", "aiml_priority": "critical", "aiml_findings": "1"}
