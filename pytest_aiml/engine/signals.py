@@ -152,8 +152,69 @@ def imported_modules(text: str) -> frozenset[str]:
     return frozenset(modules)
 
 
+def _anchors(pattern: str) -> tuple[str, ...] | None:
+    """Return literal text that every match of ``pattern`` starts with, one per alternative.
+
+    A substring test for these is far cheaper than a regular-expression search, and
+    most signals are absent from most files. None when an alternative has no literal
+    start of at least three characters.
+    """
+    alternatives, depth, current, in_class = [], 0, "", False
+    index = 0
+    while index < len(pattern):
+        char = pattern[index]
+        if char == "\\" and index + 1 < len(pattern):
+            current += pattern[index : index + 2]
+            index += 2
+            continue
+        if in_class:
+            in_class = char != "]"
+        elif char == "[":
+            in_class = True
+        elif char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+        if char == "|" and depth == 0 and not in_class:
+            alternatives.append(current)
+            current = ""
+        else:
+            current += char
+        index += 1
+    alternatives.append(current)
+    anchors = []
+    for alternative in alternatives:
+        literal = ""
+        index = 0
+        while index < len(alternative):
+            char = alternative[index]
+            if char == "\\" and index + 1 < len(alternative) and not alternative[index + 1].isalnum():
+                literal += alternative[index + 1]
+                index += 2
+                continue
+            if char in ".^$*+?{}[]()|\\":
+                break
+            literal += char
+            index += 1
+        # A quantifier after the last literal character makes that character optional.
+        if index < len(alternative) and alternative[index] in "*?{" and literal:
+            literal = literal[:-1]
+        if len(literal) < 3:
+            return None
+        anchors.append(literal)
+    return tuple(anchors)
+
+
+_SIGNAL_ANCHORS = {name: _anchors(pattern.pattern) for name, pattern in CODE_SIGNALS.items()}
+
+
 def read_signals(path: str, text: str) -> FileSignals:
-    found = frozenset(name for name, pattern in CODE_SIGNALS.items() if pattern.search(text))
+    found = frozenset(
+        name
+        for name, pattern in CODE_SIGNALS.items()
+        if (anchors := _SIGNAL_ANCHORS[name]) is None or any(anchor in text for anchor in anchors)
+        if pattern.search(text)
+    )
     return FileSignals(path=path, modules=imported_modules(text), signals=found)
 
 
