@@ -77,7 +77,10 @@ def result_payload(rule: type[Rule], target: str, verdict: Verdict, declared: Se
         "anti_pattern": rule.anti_pattern,
         "findings": [finding.serialized() for finding in verdict.active],
         "below_threshold": verdict.below_threshold,
-        "waived": [{"finding": finding.serialized(), "waiver": waiver.origin} for finding, waiver in verdict.waived],
+        "waived": [
+            {"finding": finding.serialized(), "waiver": waiver.origin, "source": waiver.source, "reason": waiver.reason}
+            for finding, waiver in verdict.waived
+        ],
         "baselined": [finding.serialized() for finding in verdict.baselined],
         "waivers_used": verdict.waivers_used(),
         "expired_waivers": sorted({waiver.origin for _, waiver in verdict.expired}),

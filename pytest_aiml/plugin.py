@@ -56,6 +56,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--aiml-baseline-update", action="store_true", default=False,
         help="Record every current finding in the --aiml-baseline file (this run still fails on them; later runs do not).",
     )
+    group.addoption(
+        "--aiml-sarif", metavar="PATH", default=None,
+        help="Write every finding, waived and baselined ones marked as suppressed, to PATH as a SARIF 2.1.0 log "
+        "(for GitHub code scanning).",
+    )
+    group.addoption(
+        "--aiml-annotations", metavar="FORMAT", default=None, choices=["github", "none"],
+        help="Print one GitHub Actions annotation per finding at the end of the run ('github'), or none ('none'). "
+        "Default: 'github' when the GITHUB_ACTIONS environment variable is 'true'.",
+    )
     parser.addini("aiml_report", "Path of the YAML report pytest-aiml writes when --aiml is given.", default="")
     parser.addini(
         "aiml_strict_waivers", "Fail the run when a waiver matches no finding (default: only report it).",

@@ -57,7 +57,7 @@ SOURCE_KINDS = (FileKind.PYTHON, FileKind.NOTEBOOK)
 #: Fewer uncached files than this are analysed as their items run, not in a process pool.
 PRESCAN_MIN_FILES = 24
 #: Options whose value is a path, which must be written ``--option=PATH``.
-PATH_OPTIONS = ("--aiml-report", "--aiml-baseline")
+PATH_OPTIONS = ("--aiml-report", "--aiml-baseline", "--aiml-sarif")
 #: Suffixes of files that are sniffed for model content although their name does not say so.
 CONTENT_SNIFFED_SUFFIXES = frozenset({"", ".dat", ".data", ".weights", ".params", ".state", ".model"})
 
@@ -500,8 +500,17 @@ class AimlSession:
             recorded = [finding for result in self.results for finding in (result.get("findings") or [])]
             recorded += [finding for result in self.results for finding in (result.get("baselined") or [])]
             write_baseline(self.settings.baseline_path, recorded)
+        if self.scope.only and self.scope.paths and session.exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED:
+            # Named files that no rule applies to (a pre-commit hook's changed files) have nothing to fail.
+            session.exitstatus = pytest.ExitCode.OK
         if self.settings.strict_waivers and summary.stale_waivers and session.exitstatus == pytest.ExitCode.OK:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        if self.config.getoption("aiml_sarif"):
+            from pytest_aiml import __version__
+            from pytest_aiml.report.sarif import build_sarif, write_sarif
+
+            log_document = build_sarif(self.results, self.registry, tool_version=__version__, interrupted=self.interrupted)
+            write_sarif(log_document, (Path(self.config.invocation_params.dir) / self.config.getoption("aiml_sarif")).resolve())
         if self.settings.report_path is None:
             return
         from pytest_aiml.report.build import build_report, declared_section
@@ -520,3 +529,8 @@ class AimlSession:
         from pytest_aiml.reporter import write_summary
 
         write_summary(terminalreporter, self)
+        from pytest_aiml.annotations import annotations_requested, github_annotations
+
+        if annotations_requested(self.config.getoption("aiml_annotations"), os.environ):
+            for line in github_annotations(self.results):
+                terminalreporter.write_line(line)
