@@ -132,6 +132,15 @@ class FileRule(Rule, cst.BatchableCSTVisitor):
     def matches_text(cls, text: str) -> bool:
         return not cls.prefilter or any(fragment in text for fragment in cls.prefilter)
 
+    @classmethod
+    def applies_to(cls, path: str, text: str) -> bool:
+        """Tell, cheaply, whether the rule can report anything on this file; False skips its parse.
+
+        The default is the text pre-filter; a rule that needs a particular kind of
+        module (a serving path) can narrow it further.
+        """
+        return cls.matches_text(text)
+
 
 class ArtifactRule(Rule):
     """One check of the artifact inspection (safety, versioning, validity, documentation) as a rule."""

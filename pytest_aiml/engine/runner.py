@@ -127,7 +127,7 @@ def syntax_failure(path: str, text: str) -> ParseFailure | None:
 def applicable_rules(path: str, text: str, rules: Sequence[type[FileRule]]) -> list[type[FileRule]]:
     """Return the rules whose text pre-filter matches the file; the others cannot report on it."""
     test_file = is_test_path(path)
-    return [rule for rule in rules if (rule.applies_to_tests or not test_file) and rule.matches_text(text)]
+    return [rule for rule in rules if (rule.applies_to_tests or not test_file) and rule.applies_to(path, text)]
 
 
 def analyze_text(path: str, text: str, rules: Sequence[type[FileRule]], repo: RepoContext) -> FileAnalysis:

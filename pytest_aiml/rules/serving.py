@@ -861,6 +861,17 @@ class InferenceWithoutNoGrad(FileRule):
     )
     prefilter = ("torch",)
     applies_to_tests = False
+    #: Text that a module with serving code outside a serving path contains.
+    SERVING_TEXT = (
+        "def predict", "def infer", "def serve", "def handle", "route(", ".post(", ".get(", ".put(", ".patch(", ".delete(",
+    )
+
+    @classmethod
+    def applies_to(cls, path: str, text: str) -> bool:
+        if not cls.matches_text(text):
+            return False
+        on_serving_path = any(SERVING_PATH_PART.search(part) for part in PurePosixPath(path).parts)
+        return on_serving_path or any(fragment in text for fragment in cls.SERVING_TEXT)
 
     def __init__(self, context: ModuleContext) -> None:
         super().__init__(context)
