@@ -13,7 +13,7 @@ def _entries(pytester: pytest.Pytester) -> list:
 
 
 def test_cache_hit_replays_failure(pytester: pytest.Pytester) -> None:
-    pytester.makepyfile(model_io=UNSAFE, other="import pickle\nvalue = 1\n")
+    pytester.makepyfile(model_io=UNSAFE, other="import json\nvalue = json.loads('1')\n")
     cold = pytester.runpytest(*ARGS, "--log-level=DEBUG")
     cold.assert_outcomes(failed=1, passed=1)
     assert len(_entries(pytester)) == 2
@@ -71,7 +71,7 @@ def test_damaged_entry_is_a_miss(pytester: pytest.Pytester) -> None:
 
 
 def test_parallel_prescan_matches_serial(pytester: pytest.Pytester) -> None:
-    files = {f"module_{index:02d}": UNSAFE if index % 3 == 0 else "import pickle\nvalue = 1\n" for index in range(40)}
+    files = {f"module_{index:02d}": UNSAFE if index % 3 == 0 else "import json\nvalue = json.loads('1')\n" for index in range(40)}
     pytester.makepyfile(**files)
     parallel = pytester.runpytest(*ARGS, "-p", "no:cacheprovider")
     serial = pytester.runpytest(*ARGS, "-p", "no:cacheprovider", "-n", "2")
