@@ -247,7 +247,18 @@ def serving_section(inventory: Inventory, declared: Mapping[str, Any]) -> dict[s
     serving_files = inventory.serving_files
     real_time = bool(frameworks or platforms)
     batch = bool(inventory.files_with("batch_inference"))
-    kind = "both" if real_time and batch else "real-time" if real_time else "batch"
+    if real_time and batch:
+        kind = "both"
+    elif real_time:
+        kind = "real-time"
+    else:
+        kind = "batch"
+    if frameworks:
+        framework = frameworks[0]
+    elif serving_files:
+        framework = "custom"
+    else:
+        framework = "none"
     infrastructure = "none"
     if frameworks or platforms:
         base = ", ".join(dict.fromkeys([*platforms, *frameworks]))
@@ -255,7 +266,7 @@ def serving_section(inventory: Inventory, declared: Mapping[str, Any]) -> dict[s
     return {
         "infrastructure": infrastructure,
         "type": kind,
-        "framework": frameworks[0] if frameworks else ("custom" if serving_files else "none"),
+        "framework": framework,
         "latency_target": "; ".join(declared["latency_targets"]) or None,
         "throughput": "; ".join(declared["throughputs"]) or None,
         "autoscaling": inventory.text.autoscaling,
