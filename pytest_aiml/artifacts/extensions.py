@@ -22,6 +22,8 @@ MODEL_EXTENSIONS: frozenset[str] = frozenset(
         ".h5", ".hdf5", ".keras",
         # packaged models and archives that hold them
         ".model", ".mar", ".7z",
+        # XGBoost's UBJSON and Flax's msgpack checkpoints
+        ".ubj", ".msgpack",
     }
 )
 # Double suffixes of old PyTorch checkpoints, which hold a torch zip or pickle, not a tar.

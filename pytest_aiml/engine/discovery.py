@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path, PurePosixPath
 
+from pytest_aiml.artifacts.extensions import MODEL_EXTENSIONS, has_model_extension
+
 log = logging.getLogger("pytest_aiml.discovery")
 
 #: Folders a repository walk never enters when git cannot list the files.
@@ -25,13 +27,8 @@ SKIPPED_DIRECTORIES = frozenset(
     }
 )
 
-MODEL_SUFFIXES = frozenset(
-    {
-        ".pt", ".pth", ".pt2", ".bin", ".ckpt", ".pkl", ".pickle", ".joblib", ".safetensors",
-        ".onnx", ".h5", ".hdf5", ".keras", ".pb", ".tflite", ".gguf", ".mar", ".npy", ".npz",
-        ".ubj", ".mlmodel", ".msgpack",
-    }
-)
+#: Suffixes of model artifacts; the artifact inspection keeps the one list of them.
+MODEL_SUFFIXES = MODEL_EXTENSIONS
 DATA_SUFFIXES = frozenset(
     {".csv", ".tsv", ".json", ".jsonl", ".ndjson", ".parquet", ".feather", ".arrow", ".avro", ".xlsx", ".txt"}
 )
@@ -80,7 +77,7 @@ def classify(path: str) -> FileKind:
         return FileKind.DEPLOYMENT
     if suffix in (".yaml", ".yml") and _MANIFEST_DIRECTORY.search(path):
         return FileKind.DEPLOYMENT
-    if suffix in MODEL_SUFFIXES:
+    if has_model_extension(name):
         return FileKind.MODEL
     if suffix in DATA_SUFFIXES:
         return FileKind.DATA

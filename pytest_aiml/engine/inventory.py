@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
 from pytest_aiml.engine.constants import LiteralConstant, preprocessing_constants
+from pytest_aiml.artifacts.versioning import version_from_name
 from pytest_aiml.engine.dependencies import Pin, collect_pins
 from pytest_aiml.engine.discovery import FileKind, RepoFiles, is_test_path
 from pytest_aiml.engine.notebooks import notebook_source
@@ -22,7 +23,6 @@ _SERVING_PATH = re.compile(r"(^|/)(serve|serving|server|api|app|predict|predicto
 _LOAD_TEST = re.compile(r"(^|/)(locustfile[\w-]*\.py|[\w-]*load[_-]?test[\w-]*\.(py|js|ts|yaml|yml)|[\w-]*\.k6\.js|vegeta[\w-]*|wrk[\w-]*\.lua)$", re.IGNORECASE)
 _MODEL_CARD = re.compile(r"(^|/)(MODEL_CARD|model[_-]card|modelcard)[\w.-]*\.(md|ya?ml|json)$", re.IGNORECASE)
 _PROMPT_FILE = re.compile(r"(^|/)prompts?/[^/]+\.(txt|md|ya?ml|json|jinja2?|j2|prompt)$", re.IGNORECASE)
-_VERSION_IN_NAME = re.compile(r"(?:^|[_\-.])v?(\d+\.\d+(?:\.\d+)?|v\d+|\d{4}-?\d{2}-?\d{2})(?=[_\-.]|$)", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -196,15 +196,6 @@ def is_training_script_name(path: str) -> bool:
     return bool(_TRAINING_SCRIPT_NAME.search(path))
 
 
-def version_in_name(name: str) -> str | None:
-    """Find a version in a file name: ``v1.2.0``, ``_v3``, ``1.4``, or a date stamp ``20240131``."""
-    stem = PurePosixPath(name).name
-    for suffix in PurePosixPath(stem).suffixes[-1:]:
-        stem = stem[: -len(suffix)]
-    match = _VERSION_IN_NAME.search(stem)
-    return match.group(1) if match else None
-
-
 #: Distribution names that differ from the module they install.
 _DISTRIBUTION_ALIASES = {
     "sklearn": ("scikit-learn",), "langchain_openai": ("langchain-openai",),
@@ -240,7 +231,7 @@ def _model_files(repo: RepoFiles) -> list[ModelFile]:
                 name=pure.stem,
                 framework=_FRAMEWORK_BY_SUFFIX.get(pure.suffix.lower(), "unknown"),
                 size_bytes=size,
-                version=version_in_name(pure.name),
+                version=version_from_name(path),
             )
         )
     return models
