@@ -490,7 +490,7 @@ class AimlSession:
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         if xdist_support.is_worker(self.config):
             return
-        # Items that never ran found nothing, so an interrupted run's report must say it is partial.
+        # Items that never ran found nothing, so an interrupted run's report is marked partial.
         self.interrupted = exitstatus in (pytest.ExitCode.INTERRUPTED, pytest.ExitCode.INTERNAL_ERROR)
         summary = self.summary
         if self.settings.baseline_update and self.settings.baseline_path is not None and not summary.complete:

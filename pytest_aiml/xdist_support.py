@@ -18,7 +18,7 @@ _WORKERINPUT_KEY = "aiml_scope"
 
 @dataclass(frozen=True)
 class ScanScope:
-    """Which generated items a run collects.
+    """The scope of a run: the generated items it collects.
 
     ``explicit``: the user named paths, so file items follow pytest's traversal of
     them; otherwise every file of the repository is scanned. ``include_repository``:

@@ -1,4 +1,4 @@
-"""The runnable examples under docs/examples/ work as the documentation says."""
+"""The runnable examples under docs/examples/ behave as the documentation describes."""
 
 from __future__ import annotations
 

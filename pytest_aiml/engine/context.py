@@ -1,4 +1,4 @@
-"""What a file rule knows about the module it visits.
+"""The view a file rule has of the module it visits.
 
 Names are resolved from the module's own import statements, collected in the same
 traversal as the rules, instead of libcst's scope analysis: on a real ML codebase

@@ -14,7 +14,7 @@ from pytest_aiml.engine.runner import FileAnalysis, analyze_text
 
 log = logging.getLogger("pytest_aiml.parallel")
 
-#: What the forked workers inherit: the registry (custom rules included) and the context.
+#: The state the forked workers inherit: the registry (custom rules included) and the context.
 _WORKER_STATE: tuple[RuleRegistry, RepoContext] | None = None
 
 

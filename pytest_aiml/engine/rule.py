@@ -52,7 +52,7 @@ class Effort(str, enum.Enum):
 
 
 class Scope(str, enum.Enum):
-    """What one generated item of the rule covers."""
+    """The unit one generated item of the rule covers."""
 
     FILE = "file"
     REPO = "repo"
@@ -95,7 +95,7 @@ class Rule:
     message: ClassVar[str]
     #: Why it matters: becomes the recommendation's ``impact``.
     impact: ClassVar[str]
-    #: What to do: becomes the recommendation's ``fix`` and ends every failure.
+    #: The remedy: it becomes the recommendation's ``fix`` and ends every failure.
     fix: ClassVar[str]
     effort: ClassVar[Effort]
     #: The anti-pattern of the original specification this rule checks, word for word.

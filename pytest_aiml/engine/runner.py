@@ -76,7 +76,7 @@ for _name in _STATEMENT_NAMES:
 
 @dataclass(frozen=True, slots=True)
 class FilePlan:
-    """What collection needs to know of a source file: the rules that apply, and whether it parses."""
+    """The collection-time view of a source file: the rules that apply, and whether it parses."""
 
     rules: tuple[str, ...]
     failure: ParseFailure | None = None

@@ -128,7 +128,7 @@ MODULE_GROUPS: Mapping[str, Mapping[str, str]] = {
 
 @dataclass(frozen=True, slots=True)
 class FileSignals:
-    """What the text of one Python file or notebook shows."""
+    """The signals found in the text of one Python file or notebook."""
 
     path: str
     modules: frozenset[str]

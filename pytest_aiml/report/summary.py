@@ -1,4 +1,4 @@
-"""What the item results add up to: counts, waivers, stale waivers and the baseline's state."""
+"""Aggregates of the item results: counts, waivers, stale waivers and the baseline's state."""
 
 from __future__ import annotations
 

@@ -40,7 +40,7 @@ class UnsafeDeserialization(FileRule):
         "torch.load pass weights_only=True; for YAML use yaml.safe_load; load pickles only from "
         "sources you control and scan them first."
     )
-    # Every call the rule knows has one of these in its name, and so does the import
+    # Every call the rule recognises has one of these in its name, and so does the import
     # line of an alias (``from pickle import loads as L``).
     prefilter = ("load", "Unpickler", "read_pickle", "shelve", "jsonpickle")
 
