@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Iterable, Iterator, Sequence
 
+from pytest_aiml.engine.catalog import ALL_ANTI_PATTERNS, ML_SMELLS
 from pytest_aiml.engine.rule import CODE_PATTERN, SLUG_PATTERN, ArtifactRule, DeclaredRule, FileRule, RepoRule, Rule
 
 #: Modules that define the built-in rules; each exposes ``RULES``.
@@ -17,6 +18,16 @@ BUILTIN_RULE_MODULES = (
     "pytest_aiml.rules.artifacts",
     "pytest_aiml.rules.declared",
     "pytest_aiml.rules.preprocessing",
+    "pytest_aiml.rules.secrets",
+    "pytest_aiml.rules.advisories",
+    "pytest_aiml.rules.llm_practice",
+    "pytest_aiml.rules.deployment",
+    "pytest_aiml.rules.gpu",
+    "pytest_aiml.rules.training",
+    "pytest_aiml.rules.reproducibility",
+    "pytest_aiml.rules.evaluation",
+    "pytest_aiml.rules.dataframes",
+    "pytest_aiml.rules.data",
 )
 
 
@@ -92,6 +103,12 @@ def validate_rule(rule: type[Rule]) -> None:
         if not getattr(rule, attribute, None):
             raise RuleError(f"rule {name} has no {attribute!r}; every rule declares code, slug, category, "
                             "priority, scope, message, impact, fix and effort")
+    if rule.anti_pattern is not None and rule.anti_pattern not in ALL_ANTI_PATTERNS:
+        raise RuleError(f"rule {name} names anti-pattern {rule.anti_pattern!r}, which the specification does not "
+                        "list; use one of catalog.ALL_ANTI_PATTERNS word for word")
+    unknown_smells = [smell for smell in rule.smells if smell not in ML_SMELLS]
+    if unknown_smells:
+        raise RuleError(f"rule {name} names smells {unknown_smells} that are not in catalog.ML_SMELLS")
     if not CODE_PATTERN.match(rule.code):
         raise RuleError(f"rule {name} has code {rule.code!r}; codes are 'AIML' and three digits, like 'AIML101'")
     if not SLUG_PATTERN.match(rule.slug):

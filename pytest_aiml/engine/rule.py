@@ -77,6 +77,9 @@ class Example:
     path: str = "example.py"
     files: Mapping[str, str | bytes] = field(default_factory=dict)
     lines: tuple[int, ...] = ()
+    #: For a rule with a ``fixer``: ``source`` as ``--aiml-fix`` rewrites it. The suite
+    #: checks that the fixed source has no finding left and that fixing it again changes nothing.
+    fixed: str | None = None
 
 
 CODE_PATTERN = re.compile(r"^AIML\d{3}$")
@@ -100,6 +103,8 @@ class Rule:
     effort: ClassVar[Effort]
     #: The anti-pattern of the original specification this rule checks, word for word.
     anti_pattern: ClassVar[str | None] = None
+    #: The ML code smells of ``catalog.ML_SMELLS`` this rule checks, by their catalog names.
+    smells: ClassVar[tuple[str, ...]] = ()
     VALID: ClassVar[tuple[Example, ...]] = ()
     INVALID: ClassVar[tuple[Example, ...]] = ()
 
@@ -120,6 +125,9 @@ class FileRule(Rule, cst.BatchableCSTVisitor):
     prefilter: ClassVar[tuple[str, ...]] = ()
     #: Serving- and production-oriented rules leave test modules alone.
     applies_to_tests: ClassVar[bool] = True
+    #: The codemod that rewrites this rule's findings, for rules whose fix is safe and
+    #: mechanical; ``None`` for the rest. See ``pytest_aiml.fixes``.
+    fixer: ClassVar[type | None] = None
 
     def __init__(self, context: ModuleContext) -> None:
         super().__init__()

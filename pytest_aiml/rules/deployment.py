@@ -1,0 +1,3 @@
+"""Placeholder: rules of this module are being written."""
+
+RULES: tuple = ()
