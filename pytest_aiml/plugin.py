@@ -7,6 +7,7 @@ load only when ``--aiml`` is given, through :mod:`pytest_aiml.session`.
 
 from __future__ import annotations
 
+import argparse
 from typing import TYPE_CHECKING
 
 import pytest
@@ -45,6 +46,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="Analyse every file again instead of reusing the content-hash cache in the pytest cache folder.",
     )
     group.addoption(
+        "--aiml-jobs", metavar="N", type=_job_count, default=None,
+        help="Processes that parse uncached files when pytest-xdist is not in use (default: one per core, at "
+        "most 8; 1 parses in the pytest process).",
+    )
+    group.addoption(
         "--aiml-fail-on", metavar="PRIORITY", default=None, choices=["critical", "high", "medium", "low"],
         help="Fail only on findings of this priority or higher; lower ones are reported but pass (default: low).",
     )
@@ -65,6 +71,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--aiml-annotations", metavar="FORMAT", default=None, choices=["github", "none"],
         help="Print one GitHub Actions annotation per finding at the end of the run ('github'), or none ('none'). "
         "Default: 'github' when the GITHUB_ACTIONS environment variable is 'true'.",
+    )
+    group.addoption(
+        "--aiml-fix", action="store_true", default=False,
+        help="Rewrite the findings that have a safe mechanical fix before the items run (implies --aiml); "
+        "waived and baselined findings are left as they are.",
+    )
+    group.addoption(
+        "--aiml-diff", action="store_true", default=False,
+        help="Show the changes --aiml-fix would make as a unified diff, without writing any file (implies --aiml).",
     )
     parser.addini("aiml_report", "Path of the YAML report pytest-aiml writes when --aiml is given.", default="")
     parser.addini(
@@ -90,7 +105,7 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers",
         "aiml_waive(*codes, reason, expires=None): waive pytest-aiml rule codes for this item, with a reason.",
     )
-    if config.getoption("aiml_only"):
+    if config.getoption("aiml_only") or config.getoption("aiml_fix") or config.getoption("aiml_diff"):
         config.option.aiml = True
     if not config.getoption("aiml"):
         return
@@ -103,3 +118,13 @@ def pytest_configure(config: pytest.Config) -> None:
         from pytest_aiml.xdist_support import XdistHooks
 
         config.pluginmanager.register(XdistHooks(session.scope), "aiml-xdist")
+
+
+def _job_count(value: str) -> int:
+    try:
+        count = int(value)
+    except ValueError:
+        count = 0
+    if count < 1:
+        raise argparse.ArgumentTypeError(f"--aiml-jobs takes a whole number of processes, 1 or more, not {value!r}")
+    return count

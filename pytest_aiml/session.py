@@ -43,9 +43,17 @@ from pytest_aiml.engine.waivers import Waiver, comment_only_lines, config_waiver
 from pytest_aiml.outcomes import Verdict, settle
 from pytest_aiml.report.summary import RunSummary, summarize
 from pytest_aiml.waivers import marker_waivers
-from pytest_aiml.engine.cache import AnalysisCache, analysis_salt
+from pytest_aiml.engine.cache import AnalysisCache, SignalsCache, analysis_salt, signals_salt
 from pytest_aiml.engine.parallel import analyze_in_pool
-from pytest_aiml.engine.runner import FileAnalysis, FilePlan, analyze_text, applicable_rules, read_source, syntax_failure
+from pytest_aiml.engine.runner import (
+    FileAnalysis,
+    FilePlan,
+    RuleTimes,
+    analyze_text,
+    applicable_rules,
+    read_source,
+    syntax_failure,
+)
 from pytest_aiml.declared import PREPROCESSING_PROPERTY, SERVING_PROPERTY, DeclaredFile
 from pytest_aiml.engine.discovery import glob_matches
 from pytest_aiml.settings import Settings, load_declarations, load_settings
@@ -95,6 +103,8 @@ class AimlSession:
         #: Measurements of the declared checks, for the report.
         self.preprocessing_results: list[dict[str, Any]] = []
         self.serving_results: list[dict[str, Any]] = []
+        #: What --aiml-fix or --aiml-diff changed, once the controller ran the fix step.
+        self.fix_report: Any = None
 
     @classmethod
     def start(cls, config: pytest.Config) -> AimlSession:
@@ -108,6 +118,7 @@ class AimlSession:
                     f"pytest-aiml: write {option}=PATH with '=': pytest chooses the rootdir before it knows "
                     f"plugin options, so a separate PATH after {option} is taken for a path to test"
                 )
+        _check_fix_options(config)
         # A path on the command line is relative to where pytest started; one in the ini
         # file is relative to the rootdir, like the other paths of the configuration.
         report_path = None
@@ -161,7 +172,19 @@ class AimlSession:
 
     @cached_property
     def inventory(self) -> Inventory:
-        return build_inventory(self.repo)
+        # Under pytest-xdist, one process builds it and the others (workers running
+        # repository items, the controller writing the report) read it.
+        return xdist_support.computed_once(xdist_support.shared_directory(self.config), "inventory", self._build_inventory)
+
+    def _build_inventory(self) -> Inventory:
+        started = time.perf_counter()
+        signals_cache = SignalsCache(self._cache_directory("aiml-signals"), signals_salt())
+        inventory = build_inventory(self.repo, signals_cache)
+        log.debug(
+            "built the inventory of %d source files in %.2fs (signals cache: %d hits, %d misses)",
+            len(inventory.code), time.perf_counter() - started, signals_cache.hits, signals_cache.misses,
+        )
+        return inventory
 
     @cached_property
     def source_files(self) -> frozenset[str]:
@@ -267,11 +290,15 @@ class AimlSession:
     @cached_property
     def cache(self) -> AnalysisCache:
         """Return the analysis cache under the pytest cache folder (a no-op cache without one)."""
-        directory = None
-        cache = getattr(self.config, "cache", None)
-        if cache is not None and not self.config.getoption("aiml_no_cache"):
-            directory = Path(cache.mkdir("aiml-analysis"))
+        directory = self._cache_directory("aiml-analysis")
         return AnalysisCache(directory, analysis_salt(self.registry.file_rules(), self.repo_context.pins))
+
+    def _cache_directory(self, name: str) -> Path | None:
+        """Return a folder under the pytest cache, or None without one or with ``--aiml-no-cache``."""
+        cache = getattr(self.config, "cache", None)
+        if cache is None or self.config.getoption("aiml_no_cache"):
+            return None
+        return Path(cache.mkdir(name))
 
     def _source(self, relative: str) -> tuple[bytes, str] | None:
         if relative not in self._sources:
@@ -319,10 +346,20 @@ class AimlSession:
         rules = applicable_rules(relative, text, self.registry.file_rules())
         analysis = self.cache.get(relative, content)
         if analysis is None or analysis.rules != tuple(rule.code for rule in rules):
-            analysis = analyze_text(relative, text, rules, self.repo_context)
+            analysis = analyze_text(relative, text, rules, self.repo_context, profile=self.profile)
             self.cache.put(relative, content, analysis)
+            self.rule_times.add(analysis)
         self._analyses[relative] = analysis
         return analysis
+
+    @cached_property
+    def profile(self) -> bool:
+        """Time each rule on its own: asked for with ``-vv`` or debug logging of ``pytest_aiml``."""
+        return self.config.option.verbose >= 2 or log.isEnabledFor(logging.DEBUG)
+
+    @cached_property
+    def rule_times(self) -> RuleTimes:
+        return RuleTimes()
 
     def analyzed(self, relative: str) -> FileAnalysis | None:
         """Return the analysis of a file if it is already known, without analysing it."""
@@ -343,15 +380,19 @@ class AimlSession:
             if source is None:
                 continue
             content, text = source
-            cached = self.cache.get(relative, content)
             rules = applicable_rules(relative, text, self.registry.file_rules())
+            if not rules:
+                continue
+            cached = self.cache.get(relative, content)
             if cached is not None and cached.rules == tuple(rule.code for rule in rules):
                 self._analyses[relative] = cached
                 continue
             jobs.append((relative, text, tuple(rule.code for rule in rules)))
         started = time.perf_counter()
-        for analysis in analyze_in_pool(jobs, self.registry, self.repo_context):
+        workers = self.config.getoption("aiml_jobs")
+        for analysis in analyze_in_pool(jobs, self.registry, self.repo_context, workers, profile=self.profile):
             self._analyses[analysis.path] = analysis
+            self.rule_times.add(analysis)
             source = self._source(analysis.path)
             if source is not None:
                 self.cache.put(analysis.path, source[0], analysis)
@@ -375,6 +416,77 @@ class AimlSession:
             fail_on=self.settings.fail_on,
             today=self.today,
         )
+
+    # -- fixes ---------------------------------------------------------------------------
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        # The files are fixed before anything is collected, so every item analyses the
+        # fixed text and a fixed finding no longer fails, as with ``ruff --fix``. Under
+        # pytest-xdist only the controller fixes, and its workers start in xdist's own
+        # pytest_sessionstart, which runs after this one: each file is written once.
+        fix, diff = self.config.getoption("aiml_fix"), self.config.getoption("aiml_diff")
+        if not (fix or diff) or xdist_support.is_worker(self.config):
+            return
+        from pytest_aiml.fixes import fix_files
+
+        rules = [rule for rule in self.registry.file_rules() if rule.fixer is not None]
+        fixer_codes = {rule.code for rule in rules}
+        targets = [path for path in sorted(self.source_files) if path.endswith(".py") and self._fix_covers(path)]
+        targets = [path for path in targets if self._may_have_findings(path, fixer_codes)]
+        started = time.perf_counter()
+        self.fix_report = fix_files(self.repo.root, targets, rules, self.repo_context, self._fix_filter, write=not diff)
+        log.debug("fix step over %d files in %.2fs", len(targets), time.perf_counter() - started)
+        for path in targets:
+            # What this process read before the fix is stale now.
+            self._sources.pop(path, None)
+            self._analyses.pop(path, None)
+
+    def _fix_covers(self, relative: str) -> bool:
+        """Tell whether the fix step may change a file: any file, or those under the named paths."""
+        if self.scope.only or not self.scope.explicit:
+            return self.scope.covers(relative)
+        invocation = Path(self.config.invocation_params.dir)
+        named = tuple(self.relative((invocation / arg.split("::", 1)[0]).resolve()) for arg in self.config.args)
+        return xdist_support.ScanScope(explicit=True, include_repository=False, paths=named).covers(relative)
+
+    def _may_have_findings(self, relative: str, codes: set[str]) -> bool:
+        """Skip, without parsing, a file whose cached analysis has no finding of these rules."""
+        source = self._source(relative)
+        if source is None:
+            return False
+        content, text = source
+        rules = applicable_rules(relative, text, self.registry.file_rules())
+        if not codes & {rule.code for rule in rules}:
+            return False
+        cached = self.cache.get(relative, content)
+        if cached is None or cached.rules != tuple(rule.code for rule in rules):
+            return True
+        return any(finding.code in codes for finding in cached.findings)
+
+    def _fix_filter(self, relative: str, text: str) -> Any:
+        """Return the filter that keeps the findings the items would fail on: the same settle() decision.
+
+        NOTE: ``aiml_waive`` markers belong to items, which do not exist yet when the
+        fix step runs, so a finding waived only by a marker is fixed.
+        """
+        from pytest_aiml.engine.waivers import InlineWaiverError
+        from pytest_aiml.fixes import SkipFile
+
+        try:
+            inline = inline_waivers(relative, text, lambda code: bool(self.all_rules.matching(code)))
+        except InlineWaiverError as error:
+            raise SkipFile(f"has an invalid inline waiver: {error}") from None
+        comment_lines = comment_only_lines(text)
+
+        def active(rule: type[Rule], findings: Sequence[Finding]) -> list[Finding]:
+            verdict = settle(
+                rule, findings, config_waivers=self.config_waivers, inline_waivers=inline, comment_lines=comment_lines,
+                baseline=self.baseline_counts, fail_on=self.settings.fail_on, today=self.today,
+            )
+            return verdict.active
+
+        return active
 
     # -- collection ----------------------------------------------------------------------
 
@@ -428,10 +540,12 @@ class AimlSession:
         if not self.scope.explicit:
             known = {item.nodeid for item in items}
             wanted = {path for path in self.source_files if self.scope.covers(path)} - self._named_files
+            # Analysing first, over the pool, lets planning reuse each analysis instead of
+            # checking every file's syntax again in this process.
+            self.prescan(sorted(wanted))
             for relative in sorted(wanted):
                 collector = AimlFile.from_parent(session, path=self.settings.rootdir / relative, aiml=self)
                 added.extend(item for item in session.genitems(collector) if item.nodeid not in known)
-            self.prescan(sorted({item.target for item in added if isinstance(item, RuleItem)}))
             if self.registry.artifact_rules():
                 wanted = {path for path in self.artifact_files if self.scope.covers(path)} - self._named_files
                 for relative in sorted(wanted):
@@ -523,14 +637,51 @@ class AimlSession:
         self.config.pluginmanager.hook.pytest_aiml_amend_report(report=document)
         write_report(document, self.settings.report_path)
 
+    def _write_rule_times(self, terminalreporter: Any) -> None:
+        """Show where the analysis time went: with ``-vv`` in the terminal, with debug logging in the log."""
+        cache = f"analysis cache: {self.cache.hits} hits, {self.cache.misses} misses"
+        lines = self.rule_times.lines()
+        log.debug("%s; time per rule over the files analysed in this process:\n%s", cache, "\n".join(lines) or "none")
+        if self.config.option.verbose < 2:
+            return
+        terminalreporter.write_sep("-", "aiml analysis time")
+        terminalreporter.write_line(cache)
+        if not lines:
+            terminalreporter.write_line("every file came from the cache (or was analysed by pytest-xdist workers)")
+        for line in lines:
+            terminalreporter.write_line(line)
+
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if xdist_support.is_worker(self.config):
             return
         from pytest_aiml.reporter import write_summary
 
         write_summary(terminalreporter, self)
+        self._write_rule_times(terminalreporter)
+        if self.fix_report is not None:
+            from pytest_aiml.fixes import diff_text, summary_lines
+
+            terminalreporter.write_sep("-", "aiml fixes")
+            for line in summary_lines(self.fix_report):
+                terminalreporter.write_line(line)
+            if not self.fix_report.write:
+                terminalreporter.write(diff_text(self.fix_report))
         from pytest_aiml.annotations import annotations_requested, github_annotations
 
         if annotations_requested(self.config.getoption("aiml_annotations"), os.environ):
             for line in github_annotations(self.results):
                 terminalreporter.write_line(line)
+
+
+def _check_fix_options(config: pytest.Config) -> None:
+    """Reject --aiml-fix with an item filter: the fix step runs before items exist, so the filter could not narrow it."""
+    if not config.getoption("aiml_fix") or config.getoption("aiml_diff"):
+        return
+    option = config.option
+    filters = [("-k", bool(option.keyword)), ("-m", option.markexpr not in ("", "aiml")), ("--lf", bool(getattr(option, "lf", False)))]
+    for flag, given in filters:
+        if given:
+            raise pytest.UsageError(
+                f"pytest-aiml: --aiml-fix rewrites files before any item is selected, so {flag} cannot narrow it; "
+                "choose the rules with --aiml-select=CODES and the files with path arguments"
+            )

@@ -100,6 +100,85 @@ class AnalysisCache:
         return self.directory / key[:2] / f"{key}.json"
 
 
+class SignalsCache:
+    """The text signals of each source file (imports and regex signals), keyed by content hash.
+
+    The inventory reads every Python file and notebook of the repository on every run;
+    on a warm run only the files that changed are searched again. All entries live in
+    one file, read once and rewritten (atomically) only when something was added, since
+    the entries are small and a repository has hundreds of them.
+    """
+
+    FILE_NAME = "signals.json"
+
+    def __init__(self, directory: Path | None, salt: str) -> None:
+        self.directory = directory
+        self.salt = salt
+        self.hits = 0
+        self.misses = 0
+        self._entries: dict[str, list[list[str]]] = self._load()
+        self._used: set[str] = set()
+        self._added = False
+
+    def key(self, path: str, content: bytes) -> str:
+        return hashlib.sha256(path.encode() + b"\0" + content).hexdigest()
+
+    def get(self, key: str) -> tuple[frozenset[str], frozenset[str]] | None:
+        entry = self._entries.get(key)
+        if entry is None:
+            self.misses += 1
+            return None
+        self.hits += 1
+        self._used.add(key)
+        modules, signals = entry
+        return frozenset(modules), frozenset(signals)
+
+    def put(self, key: str, modules: frozenset[str], signals: frozenset[str]) -> None:
+        self._entries[key] = [sorted(modules), sorted(signals)]
+        self._used.add(key)
+        self._added = True
+
+    def save(self) -> None:
+        """Write the entries this run used, dropping those of files that no longer exist."""
+        if self.directory is None or not self._added:
+            return
+        kept = {key: value for key, value in self._entries.items() if key in self._used}
+        target = self.directory / self.FILE_NAME
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            handle, temporary = tempfile.mkstemp(prefix=".tmp-", dir=self.directory)
+            with os.fdopen(handle, "w", encoding="utf-8") as stream:
+                json.dump({"salt": self.salt, "entries": kept}, stream)
+            os.replace(temporary, target)
+        except OSError as error:
+            log.debug("cannot write %s: %s", target, error)
+
+    def _load(self) -> dict[str, list[list[str]]]:
+        if self.directory is None:
+            return {}
+        target = self.directory / self.FILE_NAME
+        try:
+            data = json.loads(target.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError) as error:
+            log.debug("ignoring unreadable %s: %s", target, error)
+            return {}
+        if not isinstance(data, dict) or data.get("salt") != self.salt or not isinstance(data.get("entries"), dict):
+            return {}
+        return data["entries"]
+
+
+def signals_salt() -> str:
+    """Digest what a file's signals depend on besides its bytes: the signal tables' source."""
+    from pytest_aiml.engine import notebooks, signals
+
+    digest = hashlib.sha256(f"{FORMAT_VERSION}\0{__version__}\0{sys.version_info[:2]}".encode())
+    for module in (signals, notebooks):
+        digest.update(_file_digest(Path(module.__file__ or "")).encode())
+    return digest.hexdigest()
+
+
 def _to_builtins(analysis: FileAnalysis) -> dict[str, Any]:
     return {
         "path": analysis.path,

@@ -37,6 +37,8 @@ class PendingFinding:
     node: cst.CSTNode
     message: str
     statement: cst.CSTNode | None = None
+    #: Replaces the flagged source line in the finding, for a rule whose line contains a secret.
+    snippet: str | None = None
 
 
 class ModuleContext:
@@ -61,9 +63,9 @@ class ModuleContext:
 
     # -- recording -------------------------------------------------------------------
 
-    def report(self, code: str, node: cst.CSTNode, message: str) -> None:
+    def report(self, code: str, node: cst.CSTNode, message: str, snippet: str | None = None) -> None:
         statement = self.statements[-1] if self.statements else None
-        self.pending.append(PendingFinding(code, node, message, statement))
+        self.pending.append(PendingFinding(code, node, message, statement, snippet))
 
     # -- imports ---------------------------------------------------------------------
 

@@ -156,6 +156,11 @@ class RepoFiles:
 
     def read_text(self, path: str, limit: int = 2_000_000) -> str | None:
         """Read a file as text, or return None when it is missing, too large or binary."""
+        data = self.read_bytes(path, limit)
+        return None if data is None else data.decode("utf-8", errors="replace")
+
+    def read_bytes(self, path: str, limit: int = 2_000_000) -> bytes | None:
+        """Read a text file's bytes, or return None when it is missing, too large or binary."""
         full = self.root / path
         try:
             if full.stat().st_size > limit:
@@ -166,7 +171,7 @@ class RepoFiles:
             return None
         if b"\0" in data[:8192]:
             return None
-        return data.decode("utf-8", errors="replace")
+        return data
 
 
 def discover(root: Path, exclude: Sequence[str] = ()) -> RepoFiles:

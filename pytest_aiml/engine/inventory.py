@@ -5,24 +5,46 @@ from __future__ import annotations
 import logging
 import re
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
+from typing import TypeVar
 
+from pytest_aiml.engine.cache import SignalsCache
 from pytest_aiml.engine.constants import LiteralConstant, preprocessing_constants
 from pytest_aiml.artifacts.versioning import version_from_name
 from pytest_aiml.engine.dependencies import Pin, collect_pins
-from pytest_aiml.engine.discovery import FileKind, RepoFiles, is_test_path
+from pytest_aiml.engine.discovery import FileKind, RepoFiles, classify, is_test_path
 from pytest_aiml.engine.notebooks import notebook_source
 from pytest_aiml.engine.signals import MODULE_GROUPS, FileSignals, group_members, read_signals
 
 log = logging.getLogger("pytest_aiml.inventory")
+T = TypeVar("T")
 
 _TRAINING_SCRIPT_NAME = re.compile(r"(^|/)(train[\w-]*|[\w-]*_train|[\w-]*trainer[\w-]*)\.py$", re.IGNORECASE)
 _SERVING_PATH = re.compile(r"(^|/)(serve|serving|server|api|app|predict|predictor|inference|infer|handler|service)[\w-]*(\.py|/)")
-_LOAD_TEST = re.compile(r"(^|/)(locustfile[\w-]*\.py|[\w-]*load[_-]?test[\w-]*\.(py|js|ts|yaml|yml)|[\w-]*\.k6\.js|vegeta[\w-]*|wrk[\w-]*\.lua)$", re.IGNORECASE)
+_LOAD_TEST = re.compile(
+    r"(^|/)(locustfile[\w-]*\.py|[\w-]*load[_-]?test[\w-]*\.(py|js|ts|yaml|yml|sh)|[\w-]*\.k6\.js|vegeta[\w-]*|wrk[\w-]*\.lua"
+    r"|[\w-]*\.jmx|artillery[\w-]*\.ya?ml|[\w-]*Simulation\.scala|(locust|k6|loadtests?|load[_-]tests?|perf[_-]tests?)/[^/]+)$",
+    re.IGNORECASE,
+)
+#: CI configurations that discovery does not classify: nested Jenkinsfiles, Azure and GitLab
+#: includes, AWS CodeBuild, Tekton, Woodpecker.
+_MORE_CI_FILES = re.compile(
+    r"(^|/)Jenkinsfile[\w.-]*$|^\.azure-pipelines/[^/]+\.ya?ml$|^azure-pipelines[\w.-]*\.ya?ml$|^\.gitlab/ci/[^/]+\.ya?ml$"
+    r"|^buildspec[\w.-]*\.ya?ml$|^cloudbuild[\w.-]*\.ya?ml$|^\.tekton/[^/]+\.ya?ml$|^\.woodpecker(\.ya?ml|/[^/]+\.ya?ml)$"
+    r"|^\.pipelines/[^/]+\.ya?ml$"
+)
+#: An Azure DevOps pipeline, which may live under any name: a trigger plus stages, jobs or steps.
+_AZURE_PIPELINE = re.compile(r"^(trigger|pr):(?s:.*)^(stages|jobs|steps|pool):", re.MULTILINE)
 _MODEL_CARD = re.compile(r"(^|/)(MODEL_CARD|model[_-]card|modelcard)[\w.-]*\.(md|ya?ml|json)$", re.IGNORECASE)
 _PROMPT_FILE = re.compile(r"(^|/)prompts?/[^/]+\.(txt|md|ya?ml|json|jinja2?|j2|prompt)$", re.IGNORECASE)
+_DATA_FOLDER = re.compile(r"(^|/)(data|datasets?|raw|corpus|corpora|samples)/", re.IGNORECASE)
+_PROJECT_TEXT_FILE = re.compile(
+    r"(^|/)(licen[cs]e|copying|notice|authors|contributors|maintainers|codeowners|readme|changelog|changes|history|"
+    r"citation|security|credits|thanks|patents|cmakelists|robots)[\w.-]*$",
+    re.IGNORECASE,
+)
 
 
 @dataclass(frozen=True)
@@ -52,6 +74,13 @@ class TextFacts:
     gpu_types: tuple[str, ...] = ()
     alerting: bool = False
     canary_routing: bool = False
+    #: CI builds a package or an image: ``docker build``, ``python -m build``, ``bentoml build``...
+    ci_builds: bool = False
+    #: Manifests that scrape or capture the service: a ServiceMonitor, Prometheus scrape
+    #: annotations, SageMaker data capture or a monitoring schedule.
+    metrics_monitoring: bool = False
+    #: CI runs a load-testing tool: Locust, k6, Vegeta, wrk, hey, ab, Artillery, Gatling, JMeter.
+    ci_load_tests: bool = False
     dvc: bool = False
     git_lfs: bool = False
     orchestrators: tuple[str, ...] = ()
@@ -68,6 +97,14 @@ class Inventory:
     pins: Mapping[str, tuple[Pin, ...]] = field(default_factory=dict)
     #: Preprocessing constants by path, filled on first use, so only the modules a rule looks up are parsed.
     _constants: dict[str, Mapping[str, LiteralConstant]] = field(default_factory=dict, init=False, repr=False, compare=False)
+    #: Facts that rules derive from the inventory, computed once per run by the first rule that asks.
+    _derived: dict[str, object] = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def derived(self, key: str, compute: Callable[[Inventory], T]) -> T:
+        """Return ``compute(self)``, computed once per inventory and ``key``, for facts several rules share."""
+        if key not in self._derived:
+            self._derived[key] = compute(self)
+        return self._derived[key]  # type: ignore[return-value]
 
     # -- helpers ---------------------------------------------------------------------
 
@@ -167,21 +204,55 @@ class Inventory:
     def prompt_files(self) -> list[str]:
         return [path for path in self.repo.paths if _PROMPT_FILE.search(path)]
 
+    @property
+    def data_files(self) -> list[str]:
+        """Return the non-test data files: data suffixes, plus suffix-less files inside a data folder.
 
-def build_inventory(repo: RepoFiles) -> Inventory:
-    """Read the text of every source, notebook, CI, deployment and dependency file once."""
+        Test data is left out because fixtures are usually synthetic, and project files
+        such as ``LICENSE.txt`` or ``AUTHORS`` are left out because they are not data.
+        """
+        return [
+            path for path in self.repo.paths
+            if not is_test_path(path) and not _PROJECT_TEXT_FILE.search(path)
+            and (classify(path) is FileKind.DATA or _is_plain_data_file(path))
+        ]
+
+
+def _is_plain_data_file(path: str) -> bool:
+    """Tell whether a file without a suffix (and not a dotfile) sits in a data folder: ``data/raw/emails``."""
+    pure = PurePosixPath(path)
+    return not pure.suffix and not pure.name.startswith(".") and bool(_DATA_FOLDER.search(path))
+
+
+def build_inventory(repo: RepoFiles, signals_cache: SignalsCache | None = None) -> Inventory:
+    """Read the text of every source, notebook, CI, deployment and dependency file once.
+
+    With ``signals_cache``, the signals of a file whose bytes are unchanged come from
+    the cache instead of another search of its text.
+    """
     code: list[FileSignals] = []
     for path in repo.of_kind(FileKind.PYTHON, FileKind.NOTEBOOK):
-        text = repo.read_text(path)
-        if text is None:
+        content = repo.read_bytes(path)
+        if content is None:
             continue
+        key = signals_cache.key(path, content) if signals_cache is not None else ""
+        cached = signals_cache.get(key) if signals_cache is not None else None
+        if cached is not None:
+            code.append(FileSignals(path=path, modules=cached[0], signals=cached[1]))
+            continue
+        text = content.decode("utf-8", errors="replace")
         if path.endswith(".ipynb"):
             try:
                 text = notebook_source(text).source
             except ValueError as error:
                 log.debug("%s: %s", path, error)
                 continue
-        code.append(read_signals(path, text))
+        signals = read_signals(path, text)
+        if signals_cache is not None:
+            signals_cache.put(key, signals.modules, signals.signals)
+        code.append(signals)
+    if signals_cache is not None:
+        signals_cache.save()
     return Inventory(
         repo=repo,
         code=tuple(code),
@@ -243,17 +314,41 @@ _GPU_TYPE = re.compile(
     re.IGNORECASE,
 )
 _TRAIN_COMMAND = re.compile(r"(python\s+(-m\s+)?[\w./-]*train[\w./-]*|dvc\s+repro|train\.py|\btrain\b[\w-]*:)", re.IGNORECASE)
-_TEST_COMMAND = re.compile(r"\b(pytest|tox|nox|unittest|make\s+test)\b")
+_TEST_COMMAND = re.compile(
+    r"\b(pytest|tox|nox|unittest|make\s+(test|check|ci)\w*|(hatch|npm|just|poe|invoke)\s+(run\s+)?test\w*)\b|\btest[\w-]*\.sh\b"
+)
 _DEPLOY_COMMAND = re.compile(
     r"(docker\s+(build|push)|kubectl\s+apply|helm\s+(upgrade|install)|gcloud\s+(run|ai)|aws\s+sagemaker|"
     r"sam\s+deploy|serverless\s+deploy|mlflow\s+models\s+(serve|build)|bentoml\s+(build|deploy)|"
     r"docker/build-push-action|deploy)",
     re.IGNORECASE,
 )
+_BUILD_COMMAND = re.compile(
+    r"(docker\s+(build|buildx|compose\s+build)|docker/build-push-action|python\s+-m\s+build|(poetry|uv|hatch|pdm)\s+build|"
+    r"pip\s+wheel|bentoml\s+build|mlflow\s+models\s+build|gcloud\s+builds\s+submit|sam\s+build|make\s+build|"
+    r"kaniko|buildah\s+bud|torch-model-archiver)",
+    re.IGNORECASE,
+)
+_LOAD_TEST_COMMAND = re.compile(
+    r"\blocust\b|\bk6\s+run|grafana/k6|vegeta\s+attack|\bwrk\s+-|\bhey\s+-|\bab\s+-[nc]|artillery\s+(run|quick)|"
+    r"\bgatling\b|\bjmeter\b",
+    re.IGNORECASE,
+)
+
+
+def _more_ci_files(repo: RepoFiles) -> Iterator[str]:
+    for path in repo.paths:
+        if _MORE_CI_FILES.search(path):
+            yield path
+        elif (path.endswith((".yml", ".yaml")) and classify(path) is not FileKind.CI
+              and any(word in path.lower() for word in ("azure", "pipeline", "ci/"))):
+            text = repo.read_text(path, limit=200_000)
+            if text is not None and _AZURE_PIPELINE.search(text):
+                yield path
 
 
 def _text_facts(repo: RepoFiles) -> TextFacts:
-    ci_files = repo.of_kind(FileKind.CI)
+    ci_files = tuple(sorted({*repo.of_kind(FileKind.CI), *_more_ci_files(repo)}))
     ci_text = "\n".join(text for path in ci_files if (text := repo.read_text(path)) is not None)
     deployment_files = repo.of_kind(FileKind.DEPLOYMENT)
     # Only deployment manifests and Kubernetes-style YAML count: an arbitrary YAML file
@@ -300,12 +395,24 @@ def _text_facts(repo: RepoFiles) -> TextFacts:
         kubernetes=bool(re.search(r"^kind:\s*(Deployment|Service|InferenceService|StatefulSet)", deploy_text, re.MULTILINE)),
         autoscaling=bool(
             re.search(r"HorizontalPodAutoscaler|ScaledObject|minReplicas|maxReplicas|autoscaling:\s*\n\s+enabled:\s*true|"
-                      r"application-autoscaling|AutoScalingTargetTracking|min_replica_count|autoscaling_policy", deploy_text)
+                      r"application-autoscaling|AutoScalingTargetTracking|min_replica_count|autoscaling_policy|"
+                      r"autoscaling_config|max_replicas|autoscaling\.knative\.dev/max[Ss]cale|--max-instances", deploy_text + ci_text)
         ),
         serving_platforms=tuple(platforms),
         gpu_types=tuple(gpu_types),
         alerting=bool(re.search(r"PrometheusRule|alertmanager|pagerduty|opsgenie|alert_rules|alerts?\.ya?ml", deploy_text + ci_text, re.IGNORECASE)),
-        canary_routing=bool(re.search(r"canaryTrafficPercent|trafficSplit|weight\s*:\s*\d+|shadow\s*:|traffic\s*:", deploy_text)),
+        canary_routing=bool(
+            re.search(r"canaryTrafficPercent|trafficSplit|weight\s*:\s*\d+|shadow\s*:|traffic\s*:|InitialVariantWeight|"
+                      r"ProductionVariants|^kind:\s*(Rollout|Canary)\b|^\s+canary\s*:|mirror\s*:", deploy_text, re.MULTILINE)
+            # Traffic shifted by the pipeline: Cloud Run revisions, blue/green weights in Helm values.
+            or re.search(r"update-traffic|--traffic[ =]|--to-revisions|traffic[-_]split|weight\.\w+=\d+|canaryTrafficPercent", ci_text)
+        ),
+        ci_builds=bool(_BUILD_COMMAND.search(ci_text)),
+        metrics_monitoring=bool(
+            re.search(r"^kind:\s*(ServiceMonitor|PodMonitor)\b|prometheus\.io/scrape|DataCaptureConfig|MonitoringSchedule|"
+                      r"ModelDeploymentMonitoringJob|model_monitoring|data_collector", deploy_text, re.MULTILINE)
+        ),
+        ci_load_tests=bool(_LOAD_TEST_COMMAND.search(ci_text)),
         dvc=any(path.endswith(".dvc") or path in ("dvc.yaml", "dvc.lock", ".dvc/config") for path in repo.paths),
         git_lfs="filter=lfs" in gitattributes,
         orchestrators=tuple(orchestrators),

@@ -15,25 +15,38 @@ from pytest_aiml.engine.runner import FileAnalysis, analyze_text
 log = logging.getLogger("pytest_aiml.parallel")
 
 #: The state the forked workers inherit: the registry (custom rules included) and the context.
-_WORKER_STATE: tuple[RuleRegistry, RepoContext] | None = None
+_WORKER_STATE: tuple[RuleRegistry, RepoContext, bool] | None = None
+
+
+#: The most processes a scan starts by default: parsing scales well, start-up does not.
+DEFAULT_MAX_WORKERS = 8
+
+
+def default_workers() -> int:
+    return min(os.cpu_count() or 1, DEFAULT_MAX_WORKERS)
 
 
 def analyze_in_pool(
-    jobs: Sequence[tuple[str, str, tuple[str, ...]]], registry: RuleRegistry, repo: RepoContext
+    jobs: Sequence[tuple[str, str, tuple[str, ...]]],
+    registry: RuleRegistry,
+    repo: RepoContext,
+    workers: int | None = None,
+    *,
+    profile: bool = False,
 ) -> Iterator[FileAnalysis]:
-    """Analyse ``(path, text, rule codes)`` jobs, in worker processes when that pays off.
+    """Analyse ``(path, text, rule codes)`` jobs, in ``workers`` processes when that pays off.
 
     Workers are forked so that they inherit rules registered by a conftest.py, which
-    a fresh interpreter could not import by name. Where fork is unavailable, or there
-    is one core, the jobs run here, one after another. Results come back in job order.
+    a fresh interpreter could not import by name. Where fork is unavailable, or with
+    one worker, the jobs run here, one after another. Results come back in job order.
     """
     global _WORKER_STATE
-    workers = min(os.cpu_count() or 1, 8)
+    workers = default_workers() if workers is None else workers
     if workers < 2 or len(jobs) < 2 or "fork" not in multiprocessing.get_all_start_methods():
         for path, text, codes in jobs:
-            yield analyze_text(path, text, [registry.get(code) for code in codes], repo)
+            yield analyze_text(path, text, [registry.get(code) for code in codes], repo, profile=profile)
         return
-    _WORKER_STATE = (registry, repo)
+    _WORKER_STATE = (registry, repo, profile)
     try:
         context = multiprocessing.get_context("fork")
         with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
@@ -45,6 +58,6 @@ def analyze_in_pool(
 
 def _analyze_job(job: tuple[str, str, tuple[str, ...]]) -> FileAnalysis:
     assert _WORKER_STATE is not None, "the pool's workers are forked after the state is set"
-    registry, repo = _WORKER_STATE
+    registry, repo, profile = _WORKER_STATE
     path, text, codes = job
-    return analyze_text(path, text, [registry.get(code) for code in codes], repo)
+    return analyze_text(path, text, [registry.get(code) for code in codes], repo, profile=profile)

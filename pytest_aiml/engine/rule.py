@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from pytest_aiml.engine.context import ModuleContext
     from pytest_aiml.engine.findings import Finding
     from pytest_aiml.engine.inventory import Inventory
+    from pytest_aiml.fixes.fixer import Fixer
 
 
 class Category(str, enum.Enum):
@@ -77,8 +78,9 @@ class Example:
     path: str = "example.py"
     files: Mapping[str, str | bytes] = field(default_factory=dict)
     lines: tuple[int, ...] = ()
-    #: For a rule with a ``fixer``: ``source`` as ``--aiml-fix`` rewrites it. The suite
-    #: checks that the fixed source has no finding left and that fixing it again changes nothing.
+    #: For a rule with a ``fixer``: ``source`` exactly as ``--aiml-fix`` rewrites it. The
+    #: suite checks that the fix yields it, that it has no finding of the rule left, that
+    #: only the reported lines changed, and that fixing it again changes nothing.
     fixed: str | None = None
 
 
@@ -125,9 +127,10 @@ class FileRule(Rule, cst.BatchableCSTVisitor):
     prefilter: ClassVar[tuple[str, ...]] = ()
     #: Serving- and production-oriented rules leave test modules alone.
     applies_to_tests: ClassVar[bool] = True
-    #: The codemod that rewrites this rule's findings, for rules whose fix is safe and
-    #: mechanical; ``None`` for the rest. See ``pytest_aiml.fixes``.
-    fixer: ClassVar[type | None] = None
+    #: The codemod that rewrites this rule's findings under ``--aiml-fix``, for rules whose
+    #: fix is safe and mechanical; ``None`` for the rest. It receives each node the rule
+    #: passed to :meth:`report`. See ``pytest_aiml.fixes``.
+    fixer: ClassVar[type[Fixer] | None] = None
 
     def __init__(self, context: ModuleContext) -> None:
         super().__init__()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
+from pytest_aiml.engine.catalog import ANTI_PATTERNS, ML_SMELLS
 from pytest_aiml.engine.registry import RuleRegistry
 from pytest_aiml.engine.rule import Example, Rule
 
@@ -26,6 +27,12 @@ def rule_page(rule: type[Rule]) -> str:
     if rule.anti_pattern:
         lines += [f"Anti-pattern of the specification: *{rule.anti_pattern}*.", ""]
     lines += ["## Why it matters", "", rule.impact, "", "## How to fix it", "", rule.fix, ""]
+    if getattr(rule, "fixer", None) is not None:
+        lines += [
+            "`pytest --aiml --aiml-fix` applies the mechanical part of this fix to findings that are not waived, "
+            "and `--aiml-diff` shows it without writing (see [automatic fixes](../autofix.md)).",
+            "",
+        ]
     lines += ["## Flagged", ""]
     lines += _examples(rule.INVALID)
     lines += ["## Not flagged", ""]
@@ -45,6 +52,8 @@ def _examples(examples: Iterable[Example]) -> list[str]:
     for example in examples:
         if example.source:
             lines += [f"`{example.path}`:", "", "```python", example.source.rstrip("\n"), "```", ""]
+        if example.fixed is not None:
+            lines += ["After `pytest --aiml --aiml-fix`:", "", "```python", example.fixed.rstrip("\n"), "```", ""]
         for path, content in sorted(example.files.items()):
             if isinstance(content, bytes):
                 preview = repr(content[:48]) + (" ..." if len(content) > 48 else "")
@@ -69,7 +78,37 @@ def index_page(registry: RuleRegistry) -> str:
             f"| [{rule.code}]({rule.code}.md) | {rule.slug} | {rule.priority.value} | {rule.category.value} "
             f"| {rule.anti_pattern or ''} |"
         )
+    lines += [
+        "",
+        "## The specification's anti-patterns",
+        "",
+        "Each anti-pattern of the original specification, by priority, and the rules that check it.",
+        "",
+        "| priority | anti-pattern | rules |",
+        "| --- | --- | --- |",
+    ]
+    for priority, names in ANTI_PATTERNS.items():
+        for name in names:
+            checking = [rule for rule in registry if rule.anti_pattern == name]
+            lines.append(f"| {priority} | {name} | {_links(checking) or 'not checked'} |")
+    lines += [
+        "",
+        "## ML code smells",
+        "",
+        "The 22 ML-specific code smells catalogued by Zhang, Cruz and van Deursen (2022, *Code Smells for "
+        "Machine Learning Applications*), and the rules that check them.",
+        "",
+        "| smell | rules |",
+        "| --- | --- |",
+    ]
+    for smell in ML_SMELLS:
+        checking = [rule for rule in registry if smell in rule.smells]
+        lines.append(f"| {smell} | {_links(checking) or 'not checked'} |")
     return "\n".join(lines) + "\n"
+
+
+def _links(rules: Iterable[type[Rule]]) -> str:
+    return ", ".join(f"[{rule.code}]({rule.code}.md) {rule.slug}" for rule in rules)
 
 
 def expected_pages(registry: RuleRegistry) -> dict[str, str]:

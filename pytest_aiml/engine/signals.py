@@ -41,7 +41,34 @@ CODE_SIGNALS: Mapping[str, re.Pattern[str]] = {
         "caching": r"lru_cache|functools\.cache\b|@cache\b|redis\.|Redis\(|cachetools|memcache|TTLCache",
         "prediction_logging": r"log(ger)?\.\w+\([^)\n]*(predict|prediction|inference|score)",
         "moderation": r"moderations\.create|\.moderate\(",
-        "llm_usage": r"\.usage\b|total_tokens|prompt_tokens|get_openai_callback|usage_metadata|UsageMetadataCallbackHandler",
+        # Llama Guard, Amazon Bedrock guardrails, Azure AI Content Safety and Lakera Guard's HTTP API.
+        "safety_classifier": r"Llama[-_ ]?Guard|llama[-_ ]?guard|guardrailIdentifier|guardrailConfig|ContentSafetyClient|"
+        r"api\.lakera\.ai",
+        # Functions that screen what goes into the model and what comes out of it.
+        "input_guard": r"def\s+\w*(validate|check|moderate|screen|sanitize|sanitise|filter|guard)_\w*"
+        r"(input|prompt|query|question|message)s?\b",
+        "output_guard": r"def\s+\w*(validate|check|moderate|screen|sanitize|sanitise|filter|guard)_\w*"
+        r"(output|response|answer|completion|reply|generation)s?\b",
+        # Calls that generate text with an LLM client or framework, and constructors of LLM chat models.
+        "llm_call": r"\.chat\.completions\.(create|parse|stream)\(|\.completions\.create\(|\.messages\.(create|stream)\(|"
+        r"\.responses\.(create|parse|stream)\(|ChatCompletion\.a?create\(|Completion\.a?create\(|completion\(|"
+        r"generate_content(_async)?\(|\.chat\.(complete|stream)(_async)?\(|ollama\.(chat|generate)\(|\.chat\(|\.achat\(|"
+        r"\.complete\(|\.acomplete\(|invoke_model\(|\.converse\(|text_generation\(|chat_completion\(|init_chat_model\(|"
+        r"ChatOpenAI\(|AzureChatOpenAI\(|ChatAnthropic\(|ChatOllama\(|ChatCohere\(|ChatMistralAI\(|ChatVertexAI\(|"
+        r"ChatGoogleGenerativeAI\(|ChatGroq\(|ChatBedrock(Converse)?\(|ChatLiteLLM\(|ChatFireworks\(|ChatTogether\(|"
+        r"ChatDatabricks\(|ChatHuggingFace\(|ChatDeepSeek\(|ChatXAI\(|ChatPerplexity\(|ChatNVIDIA\(|"
+        r"as_chat_engine\(|as_query_engine\(|GenerativeModel\(|llm\(|\.invoke\(|\.ainvoke\(|\.predict\(",
+        # Ways to serve a request from another model when the first one fails.
+        "llm_fallback": r"with_fallbacks\(|fallbacks\s*=|FallbackModel\(|Router\(\s*model_list|"
+        r"extra_body\s*=\s*\{[^}]*[\"']models[\"']\s*:|route[\"']\s*:\s*[\"']fallback",
+        "llm_usage": r"\.usage\b|total_tokens|prompt_tokens|completion_tokens|input_tokens|output_tokens|token_usage|"
+        r"get_openai_callback|usage_metadata|UsageMetadataCallbackHandler|completion_cost|response_cost|"
+        r"success_callback|on_llm_end",
+        # Tracing that records token usage per call: LangSmith, Helicone, OpenLLMetry, OpenLIT, Phoenix, MLflow, Weave.
+        "llm_tracing": r"LANGCHAIN_TRACING_V2|LANGSMITH_TRACING|@traceable|wrap_openai|Traceloop\.init|helicone|hconeai|"
+        r"openlit\.init|OpenAIInstrumentor|LangChainInstrumentor|LlamaIndexInstrumentor|set_global_handler\(|"
+        r"mlflow\.(openai|langchain|anthropic|litellm|llama_index|gemini)\.autolog|weave\.init|agentops\.init",
+        "token_budget": r"Budget|budget|BUDGET|cost_per|price_per|COST_PER|PRICE_PER",
         "rag": r"VectorStoreIndex|vectorstore|VectorStore|as_retriever\(|similarity_search|Retriever|embed_documents|"
         r"\.query\(\s*query_texts",
         "prompt_hub": r"hub\.pull\(|load_prompt\(|pull_prompt\(|push_prompt\(|PromptLayer|langfuse.*get_prompt|get_prompt\(",
@@ -52,6 +79,39 @@ CODE_SIGNALS: Mapping[str, re.Pattern[str]] = {
         r"RobustScaler|TfidfVectorizer|SimpleImputer",
         "user_data_input": r"request\.(json|form|args|get_json|data|values)|Body\(|BaseModel\)",
         "data_validation": r"pandera|great_expectations|tensorflow_data_validation|deepchecks|\.validate\(|Schema\(",
+        "validation_library": r"pandera|great_expectations|tensorflow_data_validation|deepchecks|pointblank|"
+        r"soda\.scan|from soda|evidently\.test|TestSuite\(|frictionless|whylogs|DataFrameSchema|ExampleValidator|"
+        r"SchemaGen|jsonschema|model_validate\(|parse_obj\(|TypeAdapter\(",
+        "data_loading": r"read_csv\(|read_parquet\(|read_json\(|read_excel\(|read_feather\(|read_table\(|read_orc\(|"
+        r"read_sql\(|read_sql_query\(|load_dataset\(|tf\.data\.|spark\.read|"
+        r"np\.load\([^)\n]*(data|train|test|valid|feature|sample|X_|y_)",
+        "pii_step": r"presidio|scrubadub|anonymi[sz]|pseudonymi[sz]|redact|hashlib\.|sha256|blake2|hmac\.|"
+        r"mask_pii|\.mask\(|_mask\(|mask_column|faker|Faker\(",
+        # Managed model monitors: SageMaker Model Monitor and data capture, Vertex AI model
+        # monitoring, the Azure ML data collector, BentoML's monitor.
+        "model_monitor": r"DefaultModelMonitor|ModelQualityMonitor|ModelBiasMonitor|DataCaptureConfig|data_capture_config|"
+        r"ModelDeploymentMonitoringJob|ModelMonitoringAlertConfig|model_monitoring|ModelMonitor\(|ModelDataCollector|"
+        r"DataCollector\(|bentoml\.monitor\(|enable_app_insights|collect_model_data",
+        # Traffic split, shadow and experiment assignment between model versions.
+        "model_routing": r"ProductionVariant|production_variants|InitialVariantWeight|TargetVariant|traffic_split|"
+        r"TrafficSplit|traffic_percentage|canary|Canary|shadow_model|ShadowModel|shadow_mode|champion|Champion|"
+        r"challenger|Challenger|ab_test|ABTest|AbTest|abtest|a_b_test|experiment_group|assign_variant|variant_weight",
+        "fallback": r"fallback|Fallback|FALLBACK|default_prediction|DEFAULT_PREDICTION|backup_model|secondary_model|"
+        r"CircuitBreaker|circuit_breaker",
+        "autoscaling_code": r"autoscaling_config|register_scalable_target|put_scaling_policy|max_replica_count|"
+        r"HorizontalPodAutoscaler|max_replicas\s*=",
+        # Feature store clients that no module group names: SageMaker, Vertex AI, Databricks, Feast objects.
+        "feature_store_api": r"FeatureStore\(|Featurestore|FeatureOnlineStore|FeatureStoreClient\(|"
+        r"FeatureEngineeringClient\(|FeatureGroup\(|get_online_features\(",
+        # Model-server entry points: SageMaker and Lambda handlers, TorchServe, Triton Python and
+        # Cog predictors, Azure ML online scoring scripts (``run(raw_data)``; ``run(mini_batch)`` is batch).
+        "serving_handler": r"^[ \t]*def (model_fn|predict_fn|input_fn|lambda_handler)\(|^[ \t]*class TritonPythonModel\b|"
+        r"^[ \t]*class \w+\(([\w.]+\.)?(BaseHandler|BasePredictor)\)|^def run\((raw_data|input_data|data)\b",
+        "spot_instances": r"use_spot_instances\s*=\s*True|preemptible\s*=\s*True|spot\s*=\s*True|SPOT_INSTANCE",
+        "request_batching": r"@serve\.batch|serve\.batch\(|batchable\s*=\s*True|dynamic_batching|max_batch_size\s*=",
+        # A schedule on an orchestrated pipeline: Airflow, Prefect, Dagster, Kubeflow recurring runs.
+        "scheduled_pipeline": r"schedule_interval\s*=|schedule\s*=\s*['\"](@|\*|\d)|CronSchedule\(|IntervalSchedule\(|"
+        r"create_recurring_run|ScheduleDefinition\(|@schedule\(|cron\s*=\s*['\"]",
     }.items()
 }
 
@@ -71,15 +131,19 @@ MODULE_GROUPS: Mapping[str, Mapping[str, str]] = {
     },
     "orchestrator": {
         "airflow": "airflow", "kfp": "kubeflow", "prefect": "prefect", "dagster": "dagster", "metaflow": "metaflow",
-        "zenml": "zenml", "flytekit": "flyte", "luigi": "luigi", "kedro": "kedro",
+        "zenml": "zenml", "flytekit": "flyte", "luigi": "luigi", "kedro": "kedro", "tfx": "tfx",
+        "sagemaker.workflow": "sagemaker-pipelines", "azure.ai.ml.dsl": "azure-ml-pipelines",
+        "azureml.pipeline": "azure-ml-pipelines",
     },
     "tuning": {
         "optuna": "optuna", "hyperopt": "hyperopt", "keras_tuner": "keras-tuner", "kerastuner": "keras-tuner",
         "nevergrad": "nevergrad", "skopt": "scikit-optimize", "ax": "ax", "bayes_opt": "bayesian-optimization",
+        "ray.tune": "ray-tune",
     },
     "feature_store": {
         "feast": "feast", "tecton": "tecton", "hopsworks": "hopsworks", "hsfs": "hopsworks",
         "featureform": "featureform", "databricks.feature_store": "databricks",
+        "databricks.feature_engineering": "databricks", "sagemaker.feature_store": "sagemaker",
     },
     "serving_framework": {
         "fastapi": "fastapi", "flask": "flask", "bentoml": "bentoml", "ray.serve": "ray-serve",
@@ -91,6 +155,9 @@ MODULE_GROUPS: Mapping[str, Mapping[str, str]] = {
         "prometheus_client": "prometheus", "opentelemetry": "opentelemetry", "statsd": "statsd",
         "datadog": "datadog", "evidently": "evidently", "whylogs": "whylogs", "nannyml": "nannyml",
         "alibi_detect": "alibi-detect", "arize": "arize", "deepchecks": "deepchecks", "sentry_sdk": "sentry",
+        "prometheus_fastapi_instrumentator": "prometheus", "starlette_exporter": "prometheus",
+        "aioprometheus": "prometheus", "ddtrace": "datadog", "whylabs_client": "whylabs", "fiddler": "fiddler",
+        "azureml.monitoring": "azure-ml", "azureml.ai.monitoring": "azure-ml",
     },
     "drift": {
         "evidently": "evidently", "whylogs": "whylogs", "nannyml": "nannyml", "alibi_detect": "alibi-detect",
@@ -102,11 +169,17 @@ MODULE_GROUPS: Mapping[str, Mapping[str, str]] = {
         "google.generativeai": "google", "vertexai": "google", "groq": "groq", "ollama": "ollama",
         "together": "together", "litellm": "litellm", "huggingface_hub": "huggingface",
         "langchain_openai": "openai", "langchain_anthropic": "anthropic", "langchain_google_genai": "google",
-        "replicate": "replicate",
+        "replicate": "replicate", "google.genai": "google", "langchain_google_vertexai": "google",
+        "langchain_ollama": "ollama", "langchain_groq": "groq", "langchain_mistralai": "mistral",
+        "langchain_cohere": "cohere", "langchain_aws": "bedrock", "langchain_fireworks": "fireworks",
+        "langchain_together": "together", "fireworks": "fireworks", "llama_index.llms.openai": "openai",
+        "llama_index.llms.anthropic": "anthropic", "llama_index.llms.ollama": "ollama",
     },
     "llm_framework": {
         "langchain": "langchain", "langchain_core": "langchain", "langchain_community": "langchain",
         "llama_index": "llama-index", "haystack": "haystack", "dspy": "dspy", "semantic_kernel": "semantic-kernel",
+        "langgraph": "langgraph", "crewai": "crewai", "autogen": "autogen", "autogen_agentchat": "autogen",
+        "pydantic_ai": "pydantic-ai", "smolagents": "smolagents", "instructor": "instructor",
     },
     "vector_store": {
         "chromadb": "chroma", "faiss": "faiss", "pinecone": "pinecone", "weaviate": "weaviate",
@@ -114,15 +187,28 @@ MODULE_GROUPS: Mapping[str, Mapping[str, str]] = {
     },
     "guardrails": {
         "nemoguardrails": "nemo-guardrails", "guardrails": "guardrails-ai", "llm_guard": "llm-guard",
-        "rebuff": "rebuff", "presidio_analyzer": "presidio", "lakera": "lakera",
+        "rebuff": "rebuff", "presidio_analyzer": "presidio", "presidio_anonymizer": "presidio", "lakera": "lakera",
+        "lakera_chainguard": "lakera", "azure.ai.contentsafety": "azure-content-safety",
     },
-    "llm_cost": {"langfuse": "langfuse", "langsmith": "langsmith", "helicone": "helicone", "tokencost": "tokencost"},
+    "llm_cost": {
+        "langfuse": "langfuse", "langsmith": "langsmith", "helicone": "helicone", "tokencost": "tokencost",
+        "traceloop": "openllmetry", "openlit": "openlit", "phoenix": "phoenix", "openinference": "phoenix",
+        "promptlayer": "promptlayer", "agentops": "agentops", "lunary": "lunary",
+    },
     "data_validation": {
         "pandera": "pandera", "great_expectations": "great-expectations", "tensorflow_data_validation": "tfdv",
         "deepchecks": "deepchecks", "pydantic": "pydantic",
     },
     "versioning": {"dvc": "dvc"},
-    "distributed": {"deepspeed": "deepspeed", "horovod": "horovod", "accelerate": "accelerate", "ray": "ray"},
+    # ``ray.train`` rather than ``ray``: Ray is as often used for serving, tuning or data loading.
+    "distributed": {"deepspeed": "deepspeed", "horovod": "horovod", "accelerate": "accelerate", "ray.train": "ray"},
+    "feature_flags": {
+        "ldclient": "launchdarkly", "UnleashClient": "unleash", "growthbook": "growthbook", "flagsmith": "flagsmith",
+        "openfeature": "openfeature", "statsig": "statsig", "optimizely": "optimizely", "eppo_client": "eppo",
+        "splitio": "split",
+    },
+    "circuit_breaker": {"pybreaker": "pybreaker", "circuitbreaker": "circuitbreaker", "aiobreaker": "aiobreaker"},
+    "load_testing": {"locust": "locust", "molotov": "molotov"},
 }
 
 

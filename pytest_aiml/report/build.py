@@ -160,12 +160,34 @@ def _orchestrator(inventory: Inventory) -> str | None:
     return found[0] if found else None
 
 
+#: Orchestrator modules whose scheduled pipelines count as automated retraining.
+_SCHEDULING_ORCHESTRATORS = ("airflow", "prefect", "dagster", "kfp", "flytekit", "zenml", "metaflow", "sagemaker.workflow")
+#: Drift-detection packages as dependency files name them.
+DRIFT_PACKAGES = ("evidently", "whylogs", "nannyml", "alibi-detect", "frouros")
+
+
 def _automated_retraining(inventory: Inventory) -> bool:
-    return inventory.text.ci_scheduled_training
+    """Tell whether training runs on a schedule: a scheduled CI job that trains, or a scheduled orchestrated pipeline.
+
+    A pipeline counts when a module that imports an orchestrator sets a schedule (Airflow
+    ``schedule_interval=``, a Prefect or Dagster schedule, a Kubeflow recurring run) in a
+    repository that has training code.
+    """
+    if inventory.text.ci_scheduled_training:
+        return True
+    if not inventory.training_files:
+        return False
+    return any(
+        "scheduled_pipeline" in signals.signals and any(signals.imports(module) for module in _SCHEDULING_ORCHESTRATORS)
+        for signals in inventory.code
+        if not is_test_path(signals.path)
+    )
 
 
 def _data_drift(inventory: Inventory) -> bool:
-    return bool(inventory.labels("drift"))
+    from pytest_aiml.rules.deployment import direct_pins
+
+    return bool(inventory.labels("drift") or direct_pins(inventory, DRIFT_PACKAGES))
 
 
 def mlops_maturity(inventory: Inventory) -> dict[str, Any]:
@@ -269,23 +291,46 @@ def serving_section(inventory: Inventory, declared: Mapping[str, Any]) -> dict[s
         "framework": framework,
         "latency_target": "; ".join(declared["latency_targets"]) or None,
         "throughput": "; ".join(declared["throughputs"]) or None,
-        "autoscaling": inventory.text.autoscaling,
-        "caching": bool(set(inventory.files_with("caching")) & set(serving_files)),
+        "autoscaling": _autoscaling(inventory),
+        "caching": bool(set(inventory.files_with("caching")) & _serving_modules(inventory)),
     }
 
 
+def _serving_modules(inventory: Inventory) -> set[str]:
+    """Return the serving files and every module the online serving apps reach."""
+    from pytest_aiml.rules.deployment import serving_apps
+
+    return set(inventory.serving_files) | {path for app in serving_apps(inventory) for path in app.closure}
+
+
+def _autoscaling(inventory: Inventory) -> bool:
+    # Cloud Run and Lambda scale with traffic unless told otherwise; the code may set scaling
+    # itself (Ray Serve autoscaling_config, SageMaker scaling policies, Vertex AI replica counts).
+    serverless = {"cloud-run", "aws-lambda"} & set(inventory.text.serving_platforms)
+    return inventory.text.autoscaling or bool(serverless) or bool(inventory.files_with("autoscaling_code"))
+
+
 def monitoring_section(inventory: Inventory) -> dict[str, Any]:
-    tools = inventory.labels("monitoring")
-    serving = set(inventory.serving_files)
+    """Describe monitoring from the evidence AIML402 checks; error trackers such as Sentry do not count."""
+    from pytest_aiml.rules.deployment import monitoring_evidence
+
+    evidence = monitoring_evidence(inventory)
+    serving = _serving_modules(inventory)
+    # SageMaker data capture and the Azure ML data collector log every request and prediction.
+    captured = bool(set(inventory.files_with("model_monitor")) & serving) or inventory.text.metrics_monitoring
     return {
-        "model_performance": bool(tools),
+        "model_performance": bool(evidence),
         "data_drift": _data_drift(inventory),
-        "prediction_logging": bool(set(inventory.files_with("prediction_logging")) & serving),
+        "prediction_logging": bool(set(inventory.files_with("prediction_logging")) & serving) or captured,
         "alerting": inventory.text.alerting or bool(inventory.labels("alerting")),
+        "x_evidence": evidence,
     }
 
 
 def llm_section(inventory: Inventory) -> dict[str, Any]:
+    """Describe the LLM system from the same facts the LLM practice rules (AIML304-306) check."""
+    from pytest_aiml.rules.llm_practice import cost_tracking_tools, fallback_paths, guardrail_tools, llm_modules
+
     providers = sorted(set(inventory.labels("llm_provider")) | set(inventory.dependency_labels("llm_provider")))
     frameworks = inventory.labels("llm_framework")
     present = bool(providers or frameworks)
@@ -297,17 +342,25 @@ def llm_section(inventory: Inventory) -> dict[str, Any]:
         prompt_management = "files"
     else:
         prompt_management = "inline"
+    modules = llm_modules(inventory) if present else []
+    guardrails = guardrail_tools(inventory) if present else []
+    cost_tracking = cost_tracking_tools(inventory) if present else []
     return {
         "present": present,
         "providers": providers,
         "rag_implementation": bool(inventory.labels("vector_store") or (present and inventory.files_with("rag"))),
         "prompt_management": prompt_management,
-        "guardrails": bool(
-            inventory.labels("guardrails") or inventory.files_with("moderation")
-            or (present and inventory.files_with("guardrail_layer"))
-        ),
-        "cost_tracking": bool(inventory.labels("llm_cost") or (present and inventory.files_with("llm_usage"))),
+        "guardrails": bool(guardrails),
+        "cost_tracking": bool(cost_tracking),
+        "x_frameworks": frameworks,
+        "x_llm_modules": modules,
+        "x_guardrails": guardrails,
+        "x_cost_tracking": cost_tracking,
+        "x_fallbacks": fallback_paths(inventory, modules) if modules else [],
     }
+
+
+_INFERENCE_RUNTIMES = ("onnxruntime", "tensorrt", "torch_tensorrt", "openvino")
 
 
 def compute_section(inventory: Inventory) -> dict[str, Any]:
@@ -315,13 +368,24 @@ def compute_section(inventory: Inventory) -> dict[str, Any]:
     concerns = []
     if gpu and not inventory.files_with("mixed_precision") and inventory.training_files:
         concerns.append("GPU training without mixed precision (autocast / GradScaler)")
+    serving = _serving_modules(inventory)
+    if set(inventory.files_with("gpu_usage")) & serving and not set(inventory.files_with("request_batching")) & serving:
+        concerns.append("GPU serving without request batching (one request per forward pass)")
     optimizations = []
     for signal, label in (
         ("mixed_precision", "mixed precision"), ("torch_compile", "torch.compile"), ("quantization", "quantization"),
-        ("caching", "caching"),
+        ("caching", "caching"), ("request_batching", "request batching"), ("spot_instances", "spot instances"),
     ):
         if inventory.files_with(signal):
             optimizations.append(label)
+    if any(
+        signals.imports(module)
+        for signals in inventory.code if not is_test_path(signals.path)
+        for module in _INFERENCE_RUNTIMES
+    ):
+        optimizations.append("optimized inference runtime (ONNX Runtime, TensorRT, OpenVINO)")
+    if _autoscaling(inventory):
+        optimizations.append("autoscaling")
     return {
         "gpu_usage": gpu,
         "gpu_type": inventory.text.gpu_types[0] if inventory.text.gpu_types else None,

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
+
 import libcst as cst
 
 from pytest_aiml.engine.context import call_argument, has_star_kwargs, is_false, is_true, keyword_value
 from pytest_aiml.engine.dependencies import may_run_below
 from pytest_aiml.engine.rule import Category, Effort, Example, FileRule, Priority
+from pytest_aiml.fixes.codemods import UnsafeDeserializationFixer
 
 #: Calls that unpickle whatever they are given: loading one runs any code the file names.
 PICKLE_LOADS = frozenset(
@@ -19,6 +22,7 @@ PICKLE_LOADS = frozenset(
 )
 UNSAFE_YAML_LOADERS = frozenset({"Loader", "UnsafeLoader", "FullLoader", "CLoader", "CUnsafeLoader", "CFullLoader"})
 TORCH_LOADS = frozenset({"torch.load", "torch.serialization.load"})
+_LOADER_TEXT = re.compile(r"\b(?:load|loads|load_all|unsafe_load|unsafe_load_all)\s*\(|\bload\w*\s+as\s|Unpickler|read_pickle|shelve|jsonpickle")
 
 
 class UnsafeDeserialization(FileRule):
@@ -43,6 +47,14 @@ class UnsafeDeserialization(FileRule):
     # Every call the rule recognises has one of these in its name, and so does the import
     # line of an alias (``from pickle import loads as L``).
     prefilter = ("load", "Unpickler", "read_pickle", "shelve", "jsonpickle")
+
+    @classmethod
+    def applies_to(cls, path: str, text: str) -> bool:
+        # "load" alone is in most ML modules (load_state_dict, download); a call the rule
+        # can report needs ``load(`` / ``loads(`` / ``load_all(`` or an aliased import of one.
+        return cls.matches_text(text) and _LOADER_TEXT.search(text) is not None
+    #: Adds weights_only=True to torch.load and turns yaml.load into yaml.safe_load; the rest stays.
+    fixer = UnsafeDeserializationFixer
 
     def visit_Call(self, node: cst.Call) -> None:
         name = self.context.qualified_name(node.func)
@@ -102,19 +114,52 @@ UnsafeDeserialization.VALID = (
 )
 UnsafeDeserialization.INVALID = (
     Example("import pickle\nwith open(p, 'rb') as f:\n    model = pickle.load(f)\n", lines=(3,)),
-    Example("import torch as T\nstate = T.load(path)\n", lines=(2,)),
+    Example(
+        "import torch as T\nstate = T.load(path)\n",
+        lines=(2,),
+        fixed="import torch as T\nstate = T.load(path, weights_only=True)\n",
+    ),
     Example("from torch import load\nstate = load(path, weights_only=False)\n", lines=(2,)),
     Example("import joblib\nclf = joblib.load('clf.joblib')\n", lines=(2,)),
     Example("import pandas as pd\nframe = pd.read_pickle(p)\n", lines=(2,)),
     Example("import numpy as np\narr = np.load(p, allow_pickle=True)\n", lines=(2,)),
-    Example("import yaml\ncfg = yaml.load(stream)\nunsafe = yaml.load(stream, Loader=yaml.Loader)\n", lines=(2, 3)),
-    Example("import torch\nstate = torch.load(path)\n", files={"requirements.txt": "torch==2.1.2\n"}, lines=(2,)),
+    Example(
+        "import yaml\ncfg = yaml.load(stream)\nunsafe = yaml.load(stream, Loader=yaml.Loader)\n",
+        lines=(2, 3),
+        fixed="import yaml\ncfg = yaml.safe_load(stream)\nunsafe = yaml.safe_load(stream)\n",
+    ),
+    Example(
+        "import torch\nstate = torch.load(path)\n",
+        files={"requirements.txt": "torch==2.1.2\n"},
+        lines=(2,),
+        fixed="import torch\nstate = torch.load(path, weights_only=True)\n",
+    ),
     Example(
         "import torch\ndata = torch.load('traindata.pt')\n",
         path="time_series/train.py",
         # Another project's newer pin does not outvote the upper bound of this one.
         files={"time_series/requirements.txt": "torch<2.6\n", "vision/requirements.txt": "torch>=2.7.1\n"},
         lines=(2,),
+        fixed="import torch\ndata = torch.load('traindata.pt', weights_only=True)\n",
+    ),
+    Example(
+        "import torch\n\nstate = torch.load(\n    CHECKPOINT,\n    map_location='cpu',  # the serving host has no GPU\n)\n",
+        files={"requirements.txt": "torch==2.1.2\n"},
+        lines=(3,),
+        fixed=(
+            "import torch\n\nstate = torch.load(\n    CHECKPOINT,\n    map_location='cpu',  # the serving host has no GPU\n"
+            "    weights_only=True,\n)\n"
+        ),
+    ),
+    Example(
+        "from yaml import FullLoader, load\n\nwith open(path) as stream:\n    config = load(stream, Loader=FullLoader)\n",
+        lines=(4,),
+        fixed="from yaml import FullLoader, load, safe_load\n\nwith open(path) as stream:\n    config = safe_load(stream)\n",
+    ),
+    Example(
+        "import yaml as y\n\ndocuments = list(y.load_all(stream, Loader=y.CLoader))\n",
+        lines=(3,),
+        fixed="import yaml as y\n\ndocuments = list(y.load_all(stream, Loader=y.CSafeLoader))\n",
     ),
 )
 

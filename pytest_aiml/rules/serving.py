@@ -122,6 +122,14 @@ _WINDOWS_ROOT = re.compile(r"^([A-Za-z]:[\\/]|\\\\)")
 _NAMED_LOCAL_PREFIX = re.compile(r"^(/|~[/\\]|[A-Za-z]:[\\/]|\\\\)[^/\\]+")
 
 
+_PATH_LITERAL_TEXT = re.compile(
+    r"""['"](?:/|~|[A-Za-z]:[\\/]|\\\\)|\.(?:"""
+    + "|".join(sorted(re.escape(suffix.lstrip(".")) for suffix in MODEL_SUFFIXES))
+    + r""")['"]""",
+    re.IGNORECASE,
+)
+
+
 @dataclass(frozen=True, slots=True)
 class PathValue:
     """A path known from the source: all of it, or only its leading part."""
@@ -184,6 +192,11 @@ class HardcodedModelPath(FileRule):
         "SentenceTransformer", "pipeline", "YOLO", "read_pickle",
     )
     applies_to_tests = False
+
+    @classmethod
+    def applies_to(cls, path: str, text: str) -> bool:
+        # A hardcoded path is a string literal: absolute, home or drive-rooted, or named like a model file.
+        return cls.matches_text(text) and _PATH_LITERAL_TEXT.search(text) is not None
 
     def __init__(self, context: ModuleContext) -> None:
         super().__init__(context)
@@ -861,17 +874,16 @@ class InferenceWithoutNoGrad(FileRule):
     )
     prefilter = ("torch",)
     applies_to_tests = False
-    #: Text that a module with serving code outside a serving path contains.
-    SERVING_TEXT = (
-        "def predict", "def infer", "def serve", "def handle", "route(", ".post(", ".get(", ".put(", ".patch(", ".delete(",
-    )
+    #: Text that a module with serving code outside a serving path contains: a serving
+    #: function, or a route decorator (``@app.get(`` and not any ``dict.get(``).
+    SERVING_TEXT = re.compile(r"def (?:predict|infer|serve|handle)|@[\w.]*\.(?:route|get|post|put|patch|delete|websocket)\(")
 
     @classmethod
     def applies_to(cls, path: str, text: str) -> bool:
         if not cls.matches_text(text):
             return False
         on_serving_path = any(SERVING_PATH_PART.search(part) for part in PurePosixPath(path).parts)
-        return on_serving_path or any(fragment in text for fragment in cls.SERVING_TEXT)
+        return on_serving_path or cls.SERVING_TEXT.search(text) is not None
 
     def __init__(self, context: ModuleContext) -> None:
         super().__init__(context)

@@ -23,3 +23,19 @@ def test_every_rule_has_a_page_in_index():
     index = expected_pages(builtin_rules())["index.md"]
     for rule in builtin_rules():
         assert f"[{rule.code}]({rule.code}.md)" in index
+
+
+def test_every_anti_pattern_of_the_specification_has_a_rule():
+    from pytest_aiml.engine.catalog import ALL_ANTI_PATTERNS
+
+    checked = {rule.anti_pattern for rule in builtin_rules()}
+    missing = [name for name in ALL_ANTI_PATTERNS if name not in checked]
+    assert not missing, f"anti-patterns of the specification that no rule names: {missing}"
+
+
+def test_at_least_twenty_catalogued_smells_have_rules():
+    from pytest_aiml.engine.catalog import ML_SMELLS
+
+    covered = {smell for rule in builtin_rules() for smell in rule.smells}
+    missing = [smell for smell in ML_SMELLS if smell not in covered]
+    assert len(ML_SMELLS) - len(missing) >= 20, f"smells without a rule: {missing}"

@@ -97,7 +97,7 @@ def test_annotations_printed_under_github_actions(
     flagged = (pytester.path / "app" / "assistant.py").read_text(encoding="utf-8").splitlines()[17]
     assert flagged[42:].startswith("system_prompt")
     assert sum(line.startswith("::error ") for line in commands) == 10
-    assert commands[-1] == "::notice::pytest-aiml: 8 more findings not annotated; see the report"
+    assert commands[-1] == "::notice::pytest-aiml: 17 more findings not annotated; see the report"
 
 
 def test_annotations_off_outside_github(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:

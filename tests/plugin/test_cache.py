@@ -77,3 +77,48 @@ def test_parallel_prescan_matches_serial(pytester: pytest.Pytester) -> None:
     serial = pytester.runpytest(*ARGS, "-p", "no:cacheprovider", "-n", "2")
     assert parallel.parseoutcomes() == serial.parseoutcomes()
     assert parallel.parseoutcomes()["failed"] == 14
+
+
+def test_jobs_option_gives_the_same_outcomes(pytester: pytest.Pytester) -> None:
+    files = {f"module_{index:02d}": UNSAFE if index % 4 == 0 else "import json\nvalue = json.loads('1')\n" for index in range(30)}
+    pytester.makepyfile(**files)
+    serial = pytester.runpytest(*ARGS, "-p", "no:cacheprovider", "--aiml-jobs=1", "--aiml-report=serial.yaml")
+    pooled = pytester.runpytest(*ARGS, "-p", "no:cacheprovider", "--aiml-jobs=2", "--aiml-report=pooled.yaml")
+    assert serial.parseoutcomes() == pooled.parseoutcomes() == {"failed": 8, "passed": 22}
+    assert _report_items(pytester, "serial.yaml") == _report_items(pytester, "pooled.yaml")
+
+
+def test_jobs_option_rejects_zero(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest("--aiml-only", "--aiml-jobs=0")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--aiml-jobs takes a whole number of processes, 1 or more, not '0'*"])
+
+
+def test_signals_cache_follows_edits(pytester: pytest.Pytester) -> None:
+    train = "import torch\n\ndef fit(model, loader, optimizer):\n    for x, y in loader:\n        optimizer.zero_grad()\n        model(x).sum().backward()\n        optimizer.step()\n"
+    pytester.makepyfile(train=train)
+    args = ("--aiml-only", "--aiml-select=AIML401")
+    pytester.runpytest(*args).assert_outcomes(failed=1)
+    assert pytester.path.joinpath(".pytest_cache", "d", "aiml-signals", "signals.json").is_file()
+    pytester.runpytest(*args).assert_outcomes(failed=1)
+    pytester.makepyfile(train="import mlflow\n" + train)
+    pytester.runpytest(*args).assert_outcomes(passed=1)
+
+
+@pytest.mark.parametrize("repeat", range(3))
+def test_xdist_outcomes_and_report_are_stable(pytester: pytest.Pytester, repeat: int) -> None:
+    files = {f"module_{index:02d}": UNSAFE if index % 3 == 0 else "import json\nvalue = json.loads('1')\n" for index in range(12)}
+    files["train"] = "import torch\n\ndef fit(loss, optimizer):\n    loss.backward()\n    optimizer.step()\n"
+    pytester.makepyfile(**files)
+    plain = pytester.runpytest("--aiml-only", "-p", "no:cacheprovider", "--aiml-report=plain.yaml")
+    xdist = pytester.runpytest("--aiml-only", "-p", "no:cacheprovider", "-n", "2", "--aiml-report=xdist.yaml")
+    assert plain.parseoutcomes() == xdist.parseoutcomes()
+    plain_report = (pytester.path / "plain.yaml").read_text(encoding="utf-8")
+    assert plain_report == (pytester.path / "xdist.yaml").read_text(encoding="utf-8")
+
+
+def _report_items(pytester: pytest.Pytester, name: str) -> list:
+    import yaml
+
+    report = yaml.safe_load((pytester.path / name).read_text(encoding="utf-8"))
+    return report["aiml_analysis"]["x_pytest_aiml"]["items"]

@@ -109,7 +109,7 @@ def test_prompt_injection_name_rebound_to_constant():
         (SHELL + "r = client.responses.create(model='m', input='x')\nexec(f'result = {r.output_text}')\n",
          "client.responses.create()"),
         (SHELL + "r = get_client().chat.completions.create(model='m', messages=[])\nos.system(r.choices[0].message.content)\n",
-         "os.system() executes the output of the LLM call chat.completions.create()"),
+         "os.system() runs the output of the LLM call chat.completions.create() as a shell command"),
         (SHELL + "async def f(aclient):\n    r = await aclient.chat.completions.create(model='m', messages=[])\n"
          "    exec(r.choices[0].message.content)\n", "aclient.chat.completions.create()"),
         (SHELL + COMPLETION + "subprocess.run(['python', '-c', r.choices[0].message.content])\n", "subprocess.run()"),
@@ -138,4 +138,53 @@ def test_llm_output_executed_reported(source, expected):
     ],
 )
 def test_llm_output_executed_silent(source):
+    assert _messages(LlmOutputExecuted, source) == []
+
+
+# -- helpers, loops and commands ------------------------------------------------------------
+
+
+def test_prompt_injection_through_method_helper():
+    source = OPENAI_APP + (
+        "class Bot:\n    def system(self, persona):\n        return [{'role': 'system', 'content': f'You are {persona}'}]\n"
+        "    def reply(self, persona):\n        return self.system(persona)\n"
+        "@app.post('/a')\ndef a(persona: str):\n    return helper(persona)\n"
+        "def helper(p):\n    return [{'role': 'system', 'content': 'Be brief. ' + p}]\n"
+    )
+    messages = _messages(PromptInjection, source)
+    # Inside the class, the method's parameter is not user text. The module function's parameter is, through the route.
+    assert messages == [
+        "the route handler argument 'persona' is passed to helper(), which formats it into the system prompt "
+        "(the content of a 'system' message)"
+    ]
+
+
+def test_prompt_injection_two_levels_not_followed():
+    body = "return outer(q)"
+    source = _handler("q: str", body) + "def outer(x):\n    return inner(x)\n" \
+        "def inner(y):\n    return [{'role': 'system', 'content': f'About {y}'}]\n"
+    assert _messages(PromptInjection, source) == []
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        (SHELL + "import asyncio\nasync def f():\n    r = await client.chat.completions.create(model='m', messages=[])\n"
+         "    await asyncio.create_subprocess_exec('bash', '-c', r.choices[0].message.content)\n",
+         "asyncio.create_subprocess_exec() runs the output"),
+        (SHELL + COMPLETION + "cmd = ['sh', '-c', r.choices[0].message.content]\nsubprocess.run(cmd)\n",
+         "subprocess.run() runs the output"),
+        (SHELL + COMPLETION + "words = r.choices[0].message.content.split()\nsubprocess.run(words)\n",
+         "subprocess.run() runs the output"),
+    ],
+)
+def test_llm_output_command_reported(source, expected):
+    messages = _messages(LlmOutputExecuted, source)
+    assert len(messages) == 1
+    assert messages[0].startswith(expected)
+
+
+def test_llm_output_as_program_argument_silent():
+    source = SHELL + COMPLETION + "subprocess.run(['say', r.choices[0].message.content])\n" \
+        "subprocess.run(['python', 'render.py', r.choices[0].message.content])\n"
     assert _messages(LlmOutputExecuted, source) == []
