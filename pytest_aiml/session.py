@@ -38,7 +38,7 @@ from pytest_aiml.engine.inventory import Inventory, build_inventory
 from pytest_aiml.engine.baseline import Baseline, write_baseline
 from pytest_aiml.engine.findings import Finding
 from pytest_aiml.engine.registry import RuleRegistry, builtin_rules
-from pytest_aiml.engine.rule import Rule
+from pytest_aiml.engine.rule import FileRule, Rule
 from pytest_aiml.engine.waivers import Waiver, comment_only_lines, config_waivers, inline_waivers
 from pytest_aiml.outcomes import Verdict, settle
 from pytest_aiml.report.summary import RunSummary, summarize
@@ -82,9 +82,12 @@ class AimlSession:
         self.outcomes: dict[str, str] = {}
         self._analyses: dict[str, FileAnalysis] = {}
         self._sources: dict[str, tuple[bytes, str] | None] = {}
+        self._rules_by_file: dict[str, list[type[FileRule]]] = {}
         self._file_waivers: dict[str, tuple[list[Waiver], frozenset[int]]] = {}
         #: Set when the run was interrupted (collection errors, Ctrl-C): the results are partial.
         self.interrupted = False
+        #: Set when collecting a scanned file failed, for example on an invalid inline waiver.
+        self.collection_failed = False
         #: Set when --aiml-baseline-update was not written because the run was partial.
         self.baseline_refused = False
         #: Files named on the command line under --aiml-only, collected by pytest itself.
@@ -300,6 +303,12 @@ class AimlSession:
             return None
         return Path(cache.mkdir(name))
 
+    def _applicable_rules(self, relative: str, text: str) -> list[type[FileRule]]:
+        """Return the file rules whose pre-filters match a source file, computed once per file."""
+        if relative not in self._rules_by_file:
+            self._rules_by_file[relative] = applicable_rules(relative, text, self.registry.file_rules())
+        return self._rules_by_file[relative]
+
     def _source(self, relative: str) -> tuple[bytes, str] | None:
         if relative not in self._sources:
             self._sources[relative] = read_source(self.repo.root / relative)
@@ -316,7 +325,9 @@ class AimlSession:
         if source is None:
             return None
         content, text = source
-        rules = applicable_rules(relative, text, self.registry.file_rules())
+        if relative not in self._analyses:
+            self._from_cache(relative, content)
+        rules = self._applicable_rules(relative, text)
         if not rules:
             return None
         self._file_waivers[relative] = (
@@ -325,15 +336,24 @@ class AimlSession:
         )
         codes = tuple(rule.code for rule in rules)
         analysis = self._analyses.get(relative)
-        if analysis is None:
-            analysis = self.cache.get(relative, content)
-            if analysis is not None and analysis.rules == codes:
-                self._analyses[relative] = analysis
-            else:
-                analysis = None
         if analysis is not None:
             return FilePlan(codes, analysis.failure)
         return FilePlan(codes, syntax_failure(relative, text))
+
+    def _from_cache(self, relative: str, content: bytes) -> FileAnalysis | None:
+        """Take a file's analysis from the cache, and with it the rules that apply to the file.
+
+        The key covers the path, the bytes and the rule set, and a rule's pre-filter
+        reads nothing else, so the entry's rules are the rules that apply: a warm run
+        evaluates no pre-filter. Files no rule applies to have entries too, for that reason.
+        """
+        cached = self.cache.get(relative, content)
+        if cached is None:
+            return None
+        self._rules_by_file.setdefault(relative, [self.registry.get(code) for code in cached.rules])
+        if cached.rules:
+            self._analyses[relative] = cached
+        return cached
 
     def analyze(self, relative: str) -> FileAnalysis:
         """Return the full analysis of a planned source file: from memory, the cache, or a parse."""
@@ -343,7 +363,7 @@ class AimlSession:
         source = self._source(relative)
         assert source is not None, f"{relative} was planned, so it is readable"
         content, text = source
-        rules = applicable_rules(relative, text, self.registry.file_rules())
+        rules = self._applicable_rules(relative, text)
         analysis = self.cache.get(relative, content)
         if analysis is None or analysis.rules != tuple(rule.code for rule in rules):
             analysis = analyze_text(relative, text, rules, self.repo_context, profile=self.profile)
@@ -380,12 +400,11 @@ class AimlSession:
             if source is None:
                 continue
             content, text = source
-            rules = applicable_rules(relative, text, self.registry.file_rules())
-            if not rules:
+            if self._from_cache(relative, content) is not None:
                 continue
-            cached = self.cache.get(relative, content)
-            if cached is not None and cached.rules == tuple(rule.code for rule in rules):
-                self._analyses[relative] = cached
+            rules = self._applicable_rules(relative, text)
+            if not rules:
+                self.cache.put(relative, content, FileAnalysis(relative, ()))
                 continue
             jobs.append((relative, text, tuple(rule.code for rule in rules)))
         started = time.perf_counter()
@@ -440,6 +459,7 @@ class AimlSession:
         for path in targets:
             # What this process read before the fix is stale now.
             self._sources.pop(path, None)
+            self._rules_by_file.pop(path, None)
             self._analyses.pop(path, None)
 
     def _fix_covers(self, relative: str) -> bool:
@@ -456,7 +476,7 @@ class AimlSession:
         if source is None:
             return False
         content, text = source
-        rules = applicable_rules(relative, text, self.registry.file_rules())
+        rules = self._applicable_rules(relative, text)
         if not codes & {rule.code for rule in rules}:
             return False
         cached = self.cache.get(relative, content)
@@ -568,6 +588,13 @@ class AimlSession:
             report.aiml_records = [list(entry) for entry in item.aiml_records]
         return report
 
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        # Serially a collection error stops the run (exit 2). Under pytest-xdist the run goes
+        # on without the file's items, so its findings are missing from the report and the
+        # SARIF log all the same: both must say the run is partial.
+        if report.failed and report.nodeid.split("::", 1)[0] in self.source_files | self.artifact_files:
+            self.collection_failed = True
+
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if report.when != "call":
             return
@@ -605,7 +632,9 @@ class AimlSession:
         if xdist_support.is_worker(self.config):
             return
         # Items that never ran found nothing, so an interrupted run's report is marked partial.
-        self.interrupted = exitstatus in (pytest.ExitCode.INTERRUPTED, pytest.ExitCode.INTERNAL_ERROR)
+        self.interrupted = self.collection_failed or exitstatus in (
+            pytest.ExitCode.INTERRUPTED, pytest.ExitCode.INTERNAL_ERROR,
+        )
         summary = self.summary
         if self.settings.baseline_update and self.settings.baseline_path is not None and not summary.complete:
             # A partial run would record only part of today's findings and drop the rest.

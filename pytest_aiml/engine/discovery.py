@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import fnmatch
+import functools
 import logging
 import os
 import re
@@ -84,6 +85,7 @@ def classify(path: str) -> FileKind:
     return FileKind.OTHER
 
 
+@functools.lru_cache(maxsize=65536)
 def is_test_path(path: str) -> bool:
     """Tell whether a path is test code (pytest's default naming, or under a tests folder)."""
     pure = PurePosixPath(path)

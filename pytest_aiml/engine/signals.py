@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 _IMPORT_LINE = re.compile(r"^[ \t]*(?:from[ \t]+([A-Za-z_][\w.]*)[ \t]+import|import[ \t]+([A-Za-z_][\w., \t]*))", re.MULTILINE)
 
@@ -219,9 +219,19 @@ class FileSignals:
     path: str
     modules: frozenset[str]
     signals: frozenset[str]
+    #: Every imported module and each package above it: ``a.b.c`` gives ``a``, ``a.b`` and ``a.b.c``.
+    packages: frozenset[str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        packages = set()
+        for module in self.modules:
+            parts = module.split(".")
+            packages.update(".".join(parts[: index + 1]) for index in range(len(parts)))
+        object.__setattr__(self, "packages", frozenset(packages))
 
     def imports(self, module: str) -> bool:
-        return any(found == module or found.startswith(module + ".") for found in self.modules)
+        """Tell whether the file imports ``module`` or a module inside it."""
+        return module in self.packages
 
 
 def imported_modules(text: str) -> frozenset[str]:

@@ -18,7 +18,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
-from pytest_aiml.engine.discovery import FileKind, is_test_path
+from pytest_aiml.engine.discovery import FileKind, RepoFiles, is_test_path
 from pytest_aiml.engine.findings import Finding
 from pytest_aiml.engine.inventory import Inventory
 from pytest_aiml.engine.rule import Category, Effort, Example, Priority, RepoRule
@@ -436,16 +436,23 @@ class ServingApp:
 EXAMPLE_FOLDER = re.compile(r"(^|/)(examples?|docs?|tutorials?|demos?|benchmarks?|notebooks?)/")
 
 
-def _is_app_root(signals: FileSignals, graph: ModuleGraph) -> bool:
+def _is_app_root(signals: FileSignals, graph: ModuleGraph, repo: RepoFiles) -> bool:
     if not signals.path.endswith(".py") or is_test_path(signals.path) or EXAMPLE_FOLDER.search(signals.path):
         return False
     if "serving_handler" in signals.signals:
         return True
     # In the repository of a serving framework its own package is local code, not a framework in use.
-    return any(
-        graph.imports_module(signals.path, module) and module.split(".")[0] not in graph.local_names
-        for module in ONLINE_SERVING_MODULES
-    )
+    frameworks = [
+        module for module in ONLINE_SERVING_MODULES
+        if graph.imports_module(signals.path, module) and module.split(".")[0] not in graph.local_names
+    ]
+    if not frameworks:
+        return False
+    # An app imports its web framework at the top of the module. A library that starts a
+    # server as an optional feature (Lightning's servable-module check) imports it inside
+    # the function that needs it.
+    text = repo.read_text(signals.path) or ""
+    return any(re.search(rf"^(?:from|import)\s+{re.escape(module)}\b", text, re.MULTILINE) for module in frameworks)
 
 
 def _model_count(loads: list[ModelLoad], texts: list[str]) -> int | None:
@@ -491,10 +498,22 @@ def _merge_state_dicts(group: list[ModelLoad]) -> list[ModelLoad]:
     return kept
 
 
+def _file_backed(loads: list[ModelLoad]) -> list[ModelLoad]:
+    """Keep the loads of an imported module that read a model, not a bare ``x.load_state_dict(state)``.
+
+    A library's callbacks and checkpoint helpers call ``load_state_dict`` on whatever they
+    are given (Lightning's fine-tuning callback restores optimizer state), so in a module
+    the app only imports, that call counts when the same module also reads the state from a file.
+    """
+    if any(load.call in _STATE_LOADERS for load in loads):
+        return loads
+    return [load for load in loads if load.call != "load_state_dict"]
+
+
 def build_serving_apps(inventory: Inventory) -> list[ServingApp]:
     graph = module_graph(inventory)
     training = set(inventory.training_files)
-    roots = [signals for signals in inventory.code if _is_app_root(signals, graph)]
+    roots = [signals for signals in inventory.code if _is_app_root(signals, graph, inventory.repo)]
     closures = {
         signals.path: graph.closure(
             [signals.path], skip=frozenset(training - {signals.path}), depth=_CLOSURE_DEPTH
@@ -512,7 +531,7 @@ def build_serving_apps(inventory: Inventory) -> list[ServingApp]:
         for path in closures[signals.path]:
             if path not in scanned:
                 scanned[path] = scan_model_loads(path, inventory.repo.read_text(path) or "")
-            loads.extend(scanned[path])
+            loads.extend(scanned[path] if path == signals.path else _file_backed(scanned[path]))
         if not any(not load.companion for load in loads):
             continue
         texts = [inventory.repo.read_text(path) or "" for path in closures[signals.path]]

@@ -152,7 +152,15 @@ def training_entry_points(inventory: Inventory) -> list[str]:
     A library module that only wraps ``fit`` (a framework integration) trains nothing by itself.
     """
     scripts = set(inventory.training_scripts)
-    return [path for path in training_modules(inventory) if path in scripts]
+    guarded = {signals.path for signals in inventory.code if "main_guard" in signals.signals}
+    return [
+        path for path in training_modules(inventory)
+        if path in scripts and (path in guarded or not _LIBRARY_MODULE_NAME.search(path.rsplit("/", 1)[-1]))
+    ]
+
+
+#: ``trainer.py`` and ``train_utils.py`` hold a library's training code; they run only through a main guard.
+_LIBRARY_MODULE_NAME = re.compile(r"trainer|util|helper|common|base|lib", re.IGNORECASE)
 
 
 # -- AIML404 manual-deployment -----------------------------------------------------------
@@ -429,7 +437,8 @@ class NoModelDocumentation(RepoRule):
         # Committed artifacts are AIML704's: it checks that a card names each of them.
         if inventory.models:
             return
-        training = training_entry_points(inventory)
+        # Example, tutorial and benchmark scripts train throwaway models that nobody deploys.
+        training = [path for path in training_entry_points(inventory) if not _DEMONSTRATION_FOLDER.search(path)]
         apps = [app.root for app in serving_apps(inventory)]
         if not training and not apps or model_documentation(inventory):
             return
@@ -449,6 +458,8 @@ class NoModelDocumentation(RepoRule):
         )
 
 
+_DEMONSTRATION_FOLDER = re.compile(r"(^|/)(examples?|docs?|tutorials?|demos?|benchmarks?)/")
+
 _CARD = (
     "# Churn model\n\n## Intended use\nRank accounts by churn risk for the retention team.\n\n"
     "## Metrics\nROC AUC 0.87 on the March hold-out set.\n\n## Limitations\nNot calibrated for accounts under 30 days.\n"
@@ -464,6 +475,10 @@ NoModelDocumentation.VALID = (
     Example(files={"train.py": _SKLEARN_TRAIN, "models/churn_v1.onnx": b"\x08\x07"}),
     Example(files={"utils.py": "def add(a, b):\n    return a + b\n", "README.md": "# utils\n"}),
     Example(files={"src/lib/frameworks/catboost.py": "def fit_model(model, pool):\n    return model.fit(pool)\n"}),
+    # A framework's examples (pytorch-lightning's examples/fabric/*/train.py) train demonstration models.
+    Example(files={"examples/mnist/train.py": _SKLEARN_TRAIN, "README.md": "# A training library\n"}),
+    # A training library's Trainer class (pytorch-lightning's trainer/trainer.py) is no entry point.
+    Example(files={"src/lib/trainer/trainer.py": _SKLEARN_TRAIN, "README.md": "# A training library\n"}),
 )
 NoModelDocumentation.INVALID = (
     Example(files={"train.py": _SKLEARN_TRAIN}),

@@ -809,6 +809,18 @@ _LOG_CALL_TEXT = re.compile(
     r"(?:(?<![\w.])(?:torch|np|numpy|math|jnp|tf\.math|tf)\.|(?<![\w.]))log(?:2|10)?\(|\.log(?:2|10)?\(\)"
 )
 _EXP_CALL_TEXT = re.compile(r"(?<![\w])exp\(|\.exp\(\)")
+#: The literal part every match of the two patterns above contains. Searching for it
+#: first is far faster than trying the patterns' alternatives at every character.
+_LOG_OR_EXP_CALL = re.compile(r"(?:log(?:2|10)?|exp)\(")
+
+
+def _has_call_text(text: str, pattern: re.Pattern[str]) -> bool:
+    """Tell whether ``pattern`` matches ``text`` around one of the literal log or exp calls."""
+    for match in _LOG_OR_EXP_CALL.finditer(text):
+        start = max(match.start() - 12, 0)
+        if pattern.search(text, start, match.end() + 1):
+            return True
+    return False
 
 
 @dataclass(frozen=True, slots=True)
@@ -920,7 +932,7 @@ class UnmaskedLog(FileRule):
 
     @classmethod
     def applies_to(cls, path: str, text: str) -> bool:
-        return cls.matches_text(text) and _LOG_CALL_TEXT.search(text) is not None
+        return cls.matches_text(text) and _has_call_text(text, _LOG_CALL_TEXT)
 
     def __init__(self, context: ModuleContext) -> None:
         super().__init__(context)
@@ -1067,7 +1079,7 @@ class ImpreciseLogExp(FileRule):
     def applies_to(cls, path: str, text: str) -> bool:
         if not cls.matches_text(text):
             return False
-        return _LOG_CALL_TEXT.search(text) is not None or _EXP_CALL_TEXT.search(text) is not None
+        return _has_call_text(text, _LOG_CALL_TEXT) or _has_call_text(text, _EXP_CALL_TEXT)
 
     def visit_Call(self, node: cst.Call) -> None:
         log = as_log_call(node, self.context)

@@ -283,3 +283,18 @@ def test_custom_rule_from_conftest(pytester: pytest.Pytester, workers: list[str]
     report = yaml.safe_load((pytester.path / "report.yaml").read_text())
     assert_valid_report(report)
     assert report["aiml_analysis"]["recommendations"][0]["category"] == "monitoring"
+
+
+def test_invalid_inline_waiver_under_xdist_marks_outputs_partial(pytester: pytest.Pytester) -> None:
+    # pytest-xdist goes on after a collection error, so the file's findings are missing: say so.
+    pytester.makepyfile(
+        blobs="import pickle\nx = pickle.loads(b'')  # aiml: waive[AIML101]\n",
+        loaders="import pickle\n\n\ndef load(stream):\n    return pickle.load(stream)\n",
+    )
+    result = pytester.runpytest(*RUN, "-n", "2", "--aiml-report=report.yaml", "--aiml-sarif=aiml.sarif")
+    assert result.ret != pytest.ExitCode.OK
+    details = _report(pytester)
+    assert details["complete_run"] is False
+    assert details["interrupted"] is True
+    sarif = json.loads((pytester.path / "aiml.sarif").read_text(encoding="utf-8"))
+    assert sarif["runs"][0]["invocations"][0]["executionSuccessful"] is False

@@ -60,6 +60,7 @@ def test_targets_compare_ratios(benchmark: ModuleType) -> None:
         name: benchmark.Measurement(seconds=seconds, exit_code=0)
         for name, seconds in {
             "ast_parse": 2.0, "cold": 10.0, "warm": 1.5, "one_file_changed": 1.6, "cold_n2": 5.0, "bandit": 40.0,
+            "cold_one_process": 9.0, "pytest_start": 1.0,
         }.items()
     }
     targets = {target["target"]: target for target in benchmark.evaluate_targets(measured)}
@@ -68,6 +69,7 @@ def test_targets_compare_ratios(benchmark: ModuleType) -> None:
     assert targets["cold / cold -n 2 (speed-up)"]["value"] == 2.0
     assert targets["cold / cold -n 2 (speed-up)"]["met"] is True
     assert targets["one file changed / warm"]["met"] is True
+    assert targets["cold, one process / cold -n 2"]["value"] == 1.8
     measured["bandit"] = benchmark.Measurement(seconds=None, exit_code=None, note="bandit is not on PATH")
     targets = {target["target"]: target for target in benchmark.evaluate_targets(measured)}
     assert targets["cold / bandit"]["met"] is None
@@ -82,7 +84,9 @@ def test_quick_run_writes_record(tmp_path: Path) -> None:
     assert completed.returncode == 0, completed.stdout + completed.stderr
     record = json.loads(output.read_text(encoding="utf-8"))
     measurements = record["measurements"]
-    assert set(measurements) == {"ast_parse", "cold", "warm", "one_file_changed", "cold_n2", "bandit"}
+    assert set(measurements) == {
+        "ast_parse", "pytest_start", "cold", "warm", "one_file_changed", "cold_one_process", "cold_n2", "bandit",
+    }
     for name in ("ast_parse", "cold", "warm", "one_file_changed"):
         assert measurements[name]["seconds"] > 0, name
         assert measurements[name]["exit_code"] in (0, 1), name

@@ -263,3 +263,27 @@ def test_report_gpu_serving_without_batching(tmp_path):
     files = {"app.py": APP.replace("model = joblib", "device = 'cuda'\nmodel = joblib")}
     concerns = compute_section(_inventory(tmp_path, files))["utilization_concerns"]
     assert concerns == ["GPU serving without request batching (one request per forward pass)"]
+
+
+def test_state_restored_in_an_imported_helper_is_no_model(tmp_path):
+    # A library's server check imports callbacks that restore optimizer state; that is no model load.
+    inventory = _inventory(
+        tmp_path,
+        {
+            "src/lib/serve/validator.py": "import uvicorn\nfrom fastapi import FastAPI\n\nfrom lib.callbacks import Finetune\n\napp = FastAPI()\n",
+            "src/lib/callbacks.py": "class Finetune:\n    def restore(self, optimizer, state):\n        optimizer.load_state_dict(state)\n",
+        },
+    )
+    assert serving_apps(inventory) == []
+    assert _codes(inventory, NoModelMonitoring, NoLoadTesting) == []
+
+
+def test_state_read_from_a_file_in_an_imported_module_is_a_model(tmp_path):
+    inventory = _inventory(
+        tmp_path,
+        {
+            "app/main.py": "from fastapi import FastAPI\n\nfrom app.model import net\n\napp = FastAPI()\n",
+            "app/model.py": "import torch\n\nnet = Net()\nnet.load_state_dict(torch.load('weights/net_v2.pt', weights_only=True))\n",
+        },
+    )
+    assert [app.root for app in serving_apps(inventory)] == ["app/main.py"]
