@@ -591,7 +591,7 @@ class AimlSession:
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         # Serially a collection error stops the run (exit 2). Under pytest-xdist the run goes
         # on without the file's items, so its findings are missing from the report and the
-        # SARIF log all the same: both must say the run is partial.
+        # SARIF log all the same: both must mark the run as partial.
         if report.failed and report.nodeid.split("::", 1)[0] in self.source_files | self.artifact_files:
             self.collection_failed = True
 

@@ -103,10 +103,10 @@ class AnalysisCache:
 class SignalsCache:
     """The text signals of each source file (imports and regex signals), keyed by content hash.
 
-    The inventory reads every Python file and notebook of the repository on every run;
-    on a warm run only the files that changed are searched again. All entries live in
-    one file, read once and rewritten (atomically) only when something was added, since
-    the entries are small and a repository has hundreds of them.
+    The inventory reads every Python file and notebook of the repository on every run.
+    With this cache, a warm run searches only the files that changed. The entries are
+    small and a repository has hundreds of them, so they all live in one file, read once
+    and rewritten (atomically) only when something was added.
     """
 
     FILE_NAME = "signals.json"

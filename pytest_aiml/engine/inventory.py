@@ -97,7 +97,7 @@ class Inventory:
     pins: Mapping[str, tuple[Pin, ...]] = field(default_factory=dict)
     #: Preprocessing constants by path, filled on first use, so only the modules a rule looks up are parsed.
     _constants: dict[str, Mapping[str, LiteralConstant]] = field(default_factory=dict, init=False, repr=False, compare=False)
-    #: Facts that rules derive from the inventory, computed once per run by the first rule that asks.
+    #: Facts that rules derive from the inventory, computed once per run by the first rule that needs them.
     _derived: dict[str, object] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def derived(self, key: str, compute: Callable[[Inventory], T]) -> T:

@@ -18,7 +18,7 @@ log = logging.getLogger("pytest_aiml.parallel")
 _WORKER_STATE: tuple[RuleRegistry, RepoContext, bool] | None = None
 
 
-#: The most processes a scan starts by default: parsing scales well, start-up does not.
+#: The maximum number of processes a scan starts by default: parsing scales, process start-up costs.
 DEFAULT_MAX_WORKERS = 8
 
 

@@ -158,7 +158,7 @@ def analyze_text(
 
     A file libcst cannot parse yields a :class:`ParseFailure` and no findings; it never
     raises, so one broken file cannot stop the others. With ``profile``, each rule
-    runs in a traversal of its own so that its time can be told apart; that is slower,
+    runs in a traversal of its own, so that its time is measured alone; that is slower,
     and meant for finding the rule that makes a scan slow.
     """
     codes = tuple(rule.code for rule in rules)

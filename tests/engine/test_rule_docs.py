@@ -25,7 +25,7 @@ def test_every_rule_has_a_page_in_index():
         assert f"[{rule.code}]({rule.code}.md)" in index
 
 
-def test_every_anti_pattern_of_the_specification_has_a_rule():
+def test_anti_patterns_all_have_rules():
     from pytest_aiml.engine.catalog import ALL_ANTI_PATTERNS
 
     checked = {rule.anti_pattern for rule in builtin_rules()}
@@ -33,7 +33,7 @@ def test_every_anti_pattern_of_the_specification_has_a_rule():
     assert not missing, f"anti-patterns of the specification that no rule names: {missing}"
 
 
-def test_at_least_twenty_catalogued_smells_have_rules():
+def test_twenty_smells_have_rules():
     from pytest_aiml.engine.catalog import ML_SMELLS
 
     covered = {smell for rule in builtin_rules() for smell in rule.smells}

@@ -285,8 +285,8 @@ def test_custom_rule_from_conftest(pytester: pytest.Pytester, workers: list[str]
     assert report["aiml_analysis"]["recommendations"][0]["category"] == "monitoring"
 
 
-def test_invalid_inline_waiver_under_xdist_marks_outputs_partial(pytester: pytest.Pytester) -> None:
-    # pytest-xdist goes on after a collection error, so the file's findings are missing: say so.
+def test_xdist_collection_error_partial_outputs(pytester: pytest.Pytester) -> None:
+    # pytest-xdist goes on after a collection error, so the file's findings are missing: both outputs are partial.
     pytester.makepyfile(
         blobs="import pickle\nx = pickle.loads(b'')  # aiml: waive[AIML101]\n",
         loaders="import pickle\n\n\ndef load(stream):\n    return pickle.load(stream)\n",

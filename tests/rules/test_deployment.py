@@ -265,7 +265,7 @@ def test_report_gpu_serving_without_batching(tmp_path):
     assert concerns == ["GPU serving without request batching (one request per forward pass)"]
 
 
-def test_state_restored_in_an_imported_helper_is_no_model(tmp_path):
+def test_imported_state_restore_no_model(tmp_path):
     # A library's server check imports callbacks that restore optimizer state; that is no model load.
     inventory = _inventory(
         tmp_path,
@@ -278,7 +278,7 @@ def test_state_restored_in_an_imported_helper_is_no_model(tmp_path):
     assert _codes(inventory, NoModelMonitoring, NoLoadTesting) == []
 
 
-def test_state_read_from_a_file_in_an_imported_module_is_a_model(tmp_path):
+def test_imported_file_load_is_model(tmp_path):
     inventory = _inventory(
         tmp_path,
         {
