@@ -44,12 +44,41 @@ def notebook_source(text: str) -> NotebookSource:
         code_number += 1
         source = cell.get("source", "")
         text_of_cell = "".join(source) if isinstance(source, list) else str(source)
+        foreign = _runs_other_language(text_of_cell)
+        # Open brackets, or a final backslash, carry a magic or shell line onto the next line.
+        depth, continued = 0, False
         for number, line in enumerate(text_of_cell.splitlines(), start=1):
             stripped = line.lstrip()
-            if stripped.startswith(("%", "!", "?")) or stripped.endswith("?"):
-                line = line[: len(line) - len(stripped)] + "# " + stripped
+            if foreign or continued:
+                depth += _bracket_balance(line)
+                continued = depth > 0 or line.endswith("\\")
+                line = "# " + line
+            elif stripped.startswith(("%", "!", "?")) or stripped.endswith("?"):
+                depth = _bracket_balance(line)
+                continued = depth > 0 or line.endswith("\\")
+                # ``pass`` keeps a block whose only statement was a magic (``if colab: %pip ...``) valid.
+                line = line[: len(line) - len(stripped)] + "pass  # " + stripped
             lines.append(line)
             origin.append((code_number, number))
         lines.append("")
         origin.append((code_number, 0))
     return NotebookSource(source="\n".join(lines) + "\n", cell_of_line=tuple(origin))
+
+
+#: Cell magics whose body is Python that IPython runs; every other cell magic
+#: (``%%bash``, ``%%writefile``, ``%%html``, ``%%sql``...) contains text that is not run as Python.
+PYTHON_CELL_MAGICS = frozenset({"time", "timeit", "capture", "prun", "debug", "python", "python3", "pypy"})
+
+
+def _runs_other_language(cell: str) -> bool:
+    """Tell whether a cell starts with a cell magic whose body is not Python."""
+    first = next((line.strip() for line in cell.splitlines() if line.strip()), "")
+    if not first.startswith("%%"):
+        return False
+    name = first[2:].split(maxsplit=1)[0] if len(first) > 2 else ""
+    return name not in PYTHON_CELL_MAGICS
+
+
+def _bracket_balance(line: str) -> int:
+    """Count opening minus closing brackets; a rough count, since it reads no string literals."""
+    return sum(line.count(opening) for opening in "([{") - sum(line.count(closing) for closing in ")]}")

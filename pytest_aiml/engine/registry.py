@@ -24,6 +24,7 @@ BUILTIN_RULE_MODULES = (
     "pytest_aiml.rules.deployment",
     "pytest_aiml.rules.gpu",
     "pytest_aiml.rules.training",
+    "pytest_aiml.rules.tensorflow",
     "pytest_aiml.rules.reproducibility",
     "pytest_aiml.rules.evaluation",
     "pytest_aiml.rules.dataframes",
