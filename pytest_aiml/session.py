@@ -44,7 +44,7 @@ from pytest_aiml.outcomes import Verdict, settle
 from pytest_aiml.report.summary import RunSummary, summarize
 from pytest_aiml.waivers import marker_waivers
 from pytest_aiml.engine.cache import AnalysisCache, SignalsCache, analysis_salt, signals_salt
-from pytest_aiml.engine.parallel import analyze_in_pool
+from pytest_aiml.engine.parallel import analyze_in_pool, default_workers
 from pytest_aiml.engine.runner import (
     FileAnalysis,
     FilePlan,
@@ -408,13 +408,16 @@ class AimlSession:
                 continue
             jobs.append((relative, text, tuple(rule.code for rule in rules)))
         started = time.perf_counter()
-        workers = self.config.getoption("aiml_jobs")
+        workers = self.config.getoption("aiml_jobs") or default_workers()
+        progress = _ScanProgress(self.config, len(jobs), workers)
         for analysis in analyze_in_pool(jobs, self.registry, self.repo_context, workers, profile=self.profile):
             self._analyses[analysis.path] = analysis
             self.rule_times.add(analysis)
             source = self._source(analysis.path)
             if source is not None:
                 self.cache.put(analysis.path, source[0], analysis)
+            progress.advance()
+        progress.finish(time.perf_counter() - started)
         log.debug("pre-scanned %d files in %.2fs", len(jobs), time.perf_counter() - started)
 
     def file_waivers(self, relative: str) -> tuple[list[Waiver], frozenset[int]]:
@@ -700,6 +703,48 @@ class AimlSession:
         if annotations_requested(self.config.getoption("aiml_annotations"), os.environ):
             for line in github_annotations(self.results):
                 terminalreporter.write_line(line)
+
+
+class _ScanProgress:
+    """The progress of a long cold scan, on the collection line's terminal, as pytest shows collecting.
+
+    A cold scan of a large repository parses for many seconds before the first item
+    exists; without a line, pytest would look stuck at "collecting ...". Quiet runs
+    (``-q``) and runs without a terminal reporter stay silent.
+    """
+
+    #: Fewer files than this scan in a moment, and get no progress line.
+    MIN_FILES = 100
+
+    def __init__(self, config: pytest.Config, total: int, workers: int) -> None:
+        reporter = config.pluginmanager.get_plugin("terminalreporter")
+        shown = reporter is not None and config.option.verbose >= 0 and total >= self.MIN_FILES
+        self.reporter = reporter if shown else None
+        self.total = total
+        self.done = 0
+        self.live = bool(self.reporter is not None and self.reporter.isatty)
+        if self.reporter is not None:
+            processes = "1 process" if workers == 1 else f"{workers} processes"
+            message = f"aiml: analysing {total} files in {processes}"
+            if self.live:
+                self.reporter.rewrite(message)
+            else:
+                self.reporter.write_line(message)
+
+    def advance(self) -> None:
+        self.done += 1
+        if self.live and self.reporter is not None and (self.done % 25 == 0 or self.done == self.total):
+            self.reporter.rewrite(f"aiml: analysed {self.done} of {self.total} files", erase=True)
+
+    def finish(self, seconds: float) -> None:
+        if self.reporter is None:
+            return
+        message = f"aiml: analysed {self.total} files in {seconds:.1f}s"
+        if self.live:
+            self.reporter.rewrite(message, erase=True)
+            self.reporter.line("")
+        else:
+            self.reporter.write_line(message)
 
 
 def _check_fix_options(config: pytest.Config) -> None:

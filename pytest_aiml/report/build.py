@@ -368,7 +368,10 @@ def compute_section(inventory: Inventory) -> dict[str, Any]:
     concerns = []
     if gpu and not inventory.files_with("mixed_precision") and inventory.training_files:
         concerns.append("GPU training without mixed precision (autocast / GradScaler)")
-    serving = _serving_modules(inventory)
+    # Only the modules of apps that serve a model online: a library's own serving helpers run no requests.
+    from pytest_aiml.rules.deployment import serving_apps
+
+    serving = {path for app in serving_apps(inventory) for path in app.closure}
     if set(inventory.files_with("gpu_usage")) & serving and not set(inventory.files_with("request_batching")) & serving:
         concerns.append("GPU serving without request batching (one request per forward pass)")
     optimizations = []

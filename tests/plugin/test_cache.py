@@ -122,3 +122,11 @@ def _report_items(pytester: pytest.Pytester, name: str) -> list:
 
     report = yaml.safe_load((pytester.path / name).read_text(encoding="utf-8"))
     return report["aiml_analysis"]["x_pytest_aiml"]["items"]
+
+
+def test_long_cold_scan_shows_progress(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(**{f"module_{index:03d}": UNSAFE for index in range(100)})
+    shown = pytester.runpytest("--aiml-only", "--aiml-select=AIML101", "-p", "no:cacheprovider", "--aiml-jobs=2")
+    shown.stdout.fnmatch_lines(["aiml: analysing 100 files in 2 processes", "aiml: analysed 100 files in *s", "collected 100 items"])
+    quiet = pytester.runpytest("--aiml-only", "--aiml-select=AIML101", "-p", "no:cacheprovider", "-q")
+    assert not [line for line in quiet.outlines if line.startswith("aiml: analys")]
