@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, ClassVar
 import libcst as cst
 
 if TYPE_CHECKING:
+    from pytest_aiml.engine.ast_facts import AstFacts
     from pytest_aiml.engine.context import ModuleContext
     from pytest_aiml.engine.findings import Finding
     from pytest_aiml.engine.inventory import Inventory
@@ -151,6 +152,19 @@ class FileRule(Rule, cst.BatchableCSTVisitor):
         module (a serving path) can narrow it further.
         """
         return cls.matches_text(text)
+
+    #: Set by rules that override :meth:`candidate`, so that files only they apply to get an ``ast`` parse first.
+    has_candidate_check: ClassVar[bool] = False
+
+    @classmethod
+    def candidate(cls, facts: AstFacts) -> bool:
+        """Tell, from CPython's ``ast`` of the file, whether the rule can report anything on it.
+
+        Checked after the text pre-filter and before libcst's parse. It must be true for
+        every file the rule could report on: a rule that returns False is not run on the
+        file, and a file no rule remains for is not parsed by libcst at all.
+        """
+        return True
 
 
 class ArtifactRule(Rule):

@@ -14,6 +14,7 @@ from pathlib import Path
 import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider
 
+from pytest_aiml.engine.ast_facts import AstFacts
 from pytest_aiml.engine.context import ModuleContext, RepoContext
 from pytest_aiml.engine.discovery import is_test_path
 from pytest_aiml.engine.findings import Finding, ParseFailure
@@ -171,6 +172,10 @@ def analyze_text(
             return FileAnalysis(path, codes, failure=ParseFailure(path=path, line=1, column=1, reason=str(error)))
         source = notebook.source
     started = time.perf_counter()
+    rules = _candidates(rules, source)
+    if not rules:
+        timings = (("parse", time.perf_counter() - started),) if profile else ()
+        return FileAnalysis(path, codes, timings=timings)
     try:
         module = cst.parse_module(source)
     except cst.ParserSyntaxError as error:
@@ -196,10 +201,23 @@ def analyze_text(
     return FileAnalysis(path, codes, findings=tuple(_positioned(context, module, source, notebook)), timings=timings)
 
 
+def _candidates(rules: Sequence[type[FileRule]], source: str) -> Sequence[type[FileRule]]:
+    """Drop the rules whose ``ast`` candidate check rules the file out; parse with ``ast`` only if one has a check."""
+    if not any(rule.has_candidate_check for rule in rules):
+        return rules
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError, RecursionError):
+        # libcst's parse reports the failure, as for any other file.
+        return rules
+    facts = AstFacts(tree)
+    return [rule for rule in rules if not rule.has_candidate_check or rule.candidate(facts)]
+
+
 def _traverse_each(
     context: ModuleContext, module: cst.Module, rules: Sequence[type[FileRule]], repo: RepoContext
 ) -> list[tuple[str, float]]:
-    # Each rule gets a fresh context, so that it sees imports exactly as in a batched
+    # Each rule gets a fresh context, so that it resolves imports exactly as in a batched
     # traversal; its findings join those of ``context``, whose module they belong to.
     timings = []
     for rule in rules:

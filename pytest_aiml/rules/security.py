@@ -6,6 +6,7 @@ import re
 
 import libcst as cst
 
+from pytest_aiml.engine.ast_facts import AstFacts
 from pytest_aiml.engine.context import call_argument, has_star_kwargs, is_false, is_true, keyword_value
 from pytest_aiml.engine.dependencies import may_run_below
 from pytest_aiml.engine.rule import Category, Effort, Example, FileRule, Priority
@@ -22,6 +23,10 @@ PICKLE_LOADS = frozenset(
 )
 UNSAFE_YAML_LOADERS = frozenset({"Loader", "UnsafeLoader", "FullLoader", "CLoader", "CUnsafeLoader", "CFullLoader"})
 TORCH_LOADS = frozenset({"torch.load", "torch.serialization.load"})
+#: Every call ``visit_Call`` can report, by qualified name.
+_REPORTED_CALLS = PICKLE_LOADS | TORCH_LOADS | {
+    "numpy.load", "numpy.lib.npyio.load", "yaml.load", "yaml.load_all", "yaml.unsafe_load", "yaml.unsafe_load_all",
+}
 _LOADER_TEXT = re.compile(r"\b(?:load|loads|load_all|unsafe_load|unsafe_load_all)\s*\(|\bload\w*\s+as\s|Unpickler|read_pickle|shelve|jsonpickle")
 
 
@@ -53,6 +58,14 @@ class UnsafeDeserialization(FileRule):
         # "load" alone is in most ML modules (load_state_dict, download); a call the rule
         # can report needs ``load(`` / ``loads(`` / ``load_all(`` or an aliased import of one.
         return cls.matches_text(text) and _LOADER_TEXT.search(text) is not None
+
+    has_candidate_check = True
+
+    @classmethod
+    def candidate(cls, facts: AstFacts) -> bool:
+        # ``json.load(`` passes the text check; only a call that resolves to a loader can be reported.
+        return not facts.calls.isdisjoint(_REPORTED_CALLS)
+
     #: Adds weights_only=True to torch.load and turns yaml.load into yaml.safe_load; the rest stays.
     fixer = UnsafeDeserializationFixer
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import libcst as cst
 
+from pytest_aiml.engine.ast_facts import AstFacts
 from pytest_aiml.engine.context import (
     ModuleContext,
     call_argument,
@@ -179,6 +180,13 @@ class GradientsNotCleared(CallFlaggingRule):
     @classmethod
     def applies_to(cls, path: str, text: str) -> bool:
         return "backward(" in text and "step(" in text
+
+    has_candidate_check = True
+
+    @classmethod
+    def candidate(cls, facts: AstFacts) -> bool:
+        # Training frameworks define ``backward`` and ``optimizer_step`` hooks without a loop that calls both.
+        return facts.loops_calling(_BACKWARD_NAMES, frozenset({"step"}))
 
     def visit_For(self, node: cst.For) -> None:
         self._check_loop(node)

@@ -1,0 +1,48 @@
+"""The ``ast`` candidate checks that keep files away from libcst when no rule can report on them."""
+
+from __future__ import annotations
+
+import ast
+
+from pytest_aiml.engine.ast_facts import AstFacts
+from pytest_aiml.engine.context import RepoContext
+from pytest_aiml.engine.runner import analyze_text
+from pytest_aiml.rules.security import UnsafeDeserialization
+from pytest_aiml.rules.training import GradientsNotCleared
+
+
+def _facts(source: str) -> AstFacts:
+    return AstFacts(ast.parse(source))
+
+
+def test_calls_resolve_aliases():
+    facts = _facts("import torch as T\nfrom pickle import loads as L\nT.serialization.load(p)\nL(b)\njson.load(f)\n")
+    assert "torch.serialization.load" in facts.calls
+    assert "pickle.loads" in facts.calls
+    assert not any(name.startswith("json") for name in facts.calls)
+
+
+def test_loop_must_call_every_group():
+    hooks = "class M:\n    def backward(self, loss):\n        loss.backward()\n    def optimizer_step(self, opt):\n        opt.step()\n"
+    loop = "for x in data:\n    loss(x).backward()\n    if ready:\n        opt.step()\n"
+    assert not _facts(hooks).loops_calling(frozenset({"backward"}), frozenset({"step"}))
+    assert _facts(loop).loops_calling(frozenset({"backward"}), frozenset({"step"}))
+
+
+def test_json_load_is_no_candidate_for_unsafe_loads():
+    assert not UnsafeDeserialization.candidate(_facts("import json\nconfig = json.load(open('c.json'))\n"))
+    assert UnsafeDeserialization.candidate(_facts("import torch\nstate = torch.load('m.pt')\n"))
+
+
+def test_ruled_out_file_keeps_its_rule_list():
+    hooks = "import torch\n\nclass M:\n    def backward(self, loss):\n        loss.backward()\n\n    def optimizer_step(self, opt):\n        opt.step()\n"
+    analysis = analyze_text("hooks.py", hooks, [GradientsNotCleared], RepoContext())
+    assert analysis.rules == ("AIML501",)
+    assert analysis.findings == ()
+    assert analysis.failure is None
+
+
+def test_syntax_error_still_reported_by_libcst():
+    analysis = analyze_text("broken.py", "import torch\nfor x in y\n    loss.backward(); opt.step()\n", [GradientsNotCleared], RepoContext())
+    assert analysis.failure is not None
+    assert analysis.failure.line == 2
