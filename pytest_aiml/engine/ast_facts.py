@@ -47,6 +47,13 @@ class AstFacts:
                     found.add(name)
         return frozenset(found)
 
+    def calls_to(self, names: frozenset[str]) -> list[ast.Call]:
+        """Return the calls whose callee resolves to one of ``names``, in source order."""
+        return [
+            node for node in ast.walk(self.tree)
+            if isinstance(node, ast.Call) and self.qualified(node.func) in names
+        ]
+
     def qualified(self, expr: ast.expr) -> str | None:
         """Resolve ``T.serialization.load`` to ``torch.serialization.load`` through the imports."""
         parts: list[str] = []
@@ -76,4 +83,12 @@ def _callee_name(func: ast.expr) -> str | None:
         return func.attr
     if isinstance(func, ast.Name):
         return func.id
+    return None
+
+
+def keyword_constant(call: ast.Call, name: str) -> object:
+    """Return the literal value of keyword ``name`` (``weights_only=True`` gives True); None otherwise."""
+    for keyword in call.keywords:
+        if keyword.arg == name and isinstance(keyword.value, ast.Constant):
+            return keyword.value.value
     return None

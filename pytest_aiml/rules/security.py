@@ -6,7 +6,7 @@ import re
 
 import libcst as cst
 
-from pytest_aiml.engine.ast_facts import AstFacts
+from pytest_aiml.engine.ast_facts import AstFacts, keyword_constant
 from pytest_aiml.engine.context import call_argument, has_star_kwargs, is_false, is_true, keyword_value
 from pytest_aiml.engine.dependencies import may_run_below
 from pytest_aiml.engine.rule import Category, Effort, Example, FileRule, Priority
@@ -23,9 +23,10 @@ PICKLE_LOADS = frozenset(
 )
 UNSAFE_YAML_LOADERS = frozenset({"Loader", "UnsafeLoader", "FullLoader", "CLoader", "CUnsafeLoader", "CFullLoader"})
 TORCH_LOADS = frozenset({"torch.load", "torch.serialization.load"})
+_NUMPY_LOADS = frozenset({"numpy.load", "numpy.lib.npyio.load"})
 #: Every call ``visit_Call`` can report, by qualified name.
-_REPORTED_CALLS = PICKLE_LOADS | TORCH_LOADS | {
-    "numpy.load", "numpy.lib.npyio.load", "yaml.load", "yaml.load_all", "yaml.unsafe_load", "yaml.unsafe_load_all",
+_REPORTED_CALLS = PICKLE_LOADS | TORCH_LOADS | _NUMPY_LOADS | {
+    "yaml.load", "yaml.load_all", "yaml.unsafe_load", "yaml.unsafe_load_all",
 }
 _LOADER_TEXT = re.compile(r"\b(?:load|loads|load_all|unsafe_load|unsafe_load_all)\s*\(|\bload\w*\s+as\s|Unpickler|read_pickle|shelve|jsonpickle")
 
@@ -63,8 +64,18 @@ class UnsafeDeserialization(FileRule):
 
     @classmethod
     def candidate(cls, facts: AstFacts) -> bool:
-        # ``json.load(`` passes the text check; only a call that resolves to a loader can be reported.
-        return not facts.calls.isdisjoint(_REPORTED_CALLS)
+        # ``json.load(`` passes the text check; only a call that resolves to a loader can be reported,
+        # and neither ``torch.load(..., weights_only=True)`` nor ``numpy.load`` without
+        # ``allow_pickle=True`` ever is.
+        if facts.calls.isdisjoint(_REPORTED_CALLS):
+            return False
+        always = _REPORTED_CALLS - TORCH_LOADS - _NUMPY_LOADS
+        if not facts.calls.isdisjoint(always):
+            return True
+        if any(keyword_constant(call, "weights_only") is not True for call in facts.calls_to(TORCH_LOADS)):
+            return True
+        return any(keyword_constant(call, "allow_pickle") is not False for call in facts.calls_to(_NUMPY_LOADS)
+                   if any(keyword.arg == "allow_pickle" for keyword in call.keywords))
 
     #: Adds weights_only=True to torch.load and turns yaml.load into yaml.safe_load; the rest stays.
     fixer = UnsafeDeserializationFixer

@@ -46,3 +46,10 @@ def test_syntax_error_still_reported_by_libcst():
     analysis = analyze_text("broken.py", "import torch\nfor x in y\n    loss.backward(); opt.step()\n", [GradientsNotCleared], RepoContext())
     assert analysis.failure is not None
     assert analysis.failure.line == 2
+
+
+def test_safe_loader_keywords_are_no_candidates():
+    safe = "import numpy as np\nimport torch\n\nstate = torch.load('m.pt', weights_only=True)\narray = np.load('a.npy')\n"
+    assert not UnsafeDeserialization.candidate(_facts(safe))
+    assert UnsafeDeserialization.candidate(_facts(safe + "legacy = torch.load('old.pt')\n"))
+    assert UnsafeDeserialization.candidate(_facts(safe + "objects = np.load('o.npy', allow_pickle=True)\n"))
