@@ -10,6 +10,7 @@ candidate for is never parsed by libcst.
 from __future__ import annotations
 
 import ast
+from collections.abc import Mapping
 from functools import cached_property
 
 
@@ -21,19 +22,11 @@ class AstFacts:
 
     @cached_property
     def imports(self) -> dict[str, str]:
-        """Local name -> qualified name, from every import statement of the module (nested ones too)."""
+        """Map local names to what they import, from every import statement of the module (nested ones too)."""
         names: dict[str, str] = {}
         for node in ast.walk(self.tree):
-            if isinstance(node, ast.Import):
-                for alias in node.names:
-                    if alias.asname:
-                        names[alias.asname] = alias.name
-                    else:
-                        top = alias.name.split(".", 1)[0]
-                        names[top] = top
-            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-                for alias in node.names:
-                    names[alias.asname or alias.name] = f"{node.module}.{alias.name}"
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                add_import(names, node)
         return names
 
     @cached_property
@@ -56,13 +49,7 @@ class AstFacts:
 
     def qualified(self, expr: ast.expr) -> str | None:
         """Resolve ``T.serialization.load`` to ``torch.serialization.load`` through the imports."""
-        parts: list[str] = []
-        while isinstance(expr, ast.Attribute):
-            parts.append(expr.attr)
-            expr = expr.value
-        if not isinstance(expr, ast.Name) or expr.id not in self.imports:
-            return None
-        return ".".join([self.imports[expr.id], *reversed(parts)])
+        return qualified_name(expr, self.imports)
 
     def loops_calling(self, *groups: frozenset[str]) -> bool:
         """Tell whether one loop calls, by method or function name, a name of every group.
@@ -76,6 +63,34 @@ class AstFacts:
                 if all(names & group for group in groups):
                     return True
         return False
+
+
+def add_import(names: dict[str, str], node: ast.Import | ast.ImportFrom) -> None:
+    """Record the local names an import statement binds: ``import torch as T`` maps ``T`` to ``torch``.
+
+    Relative imports bind nothing here, because they name the project's own modules.
+    """
+    if isinstance(node, ast.Import):
+        for alias in node.names:
+            if alias.asname:
+                names[alias.asname] = alias.name
+            else:
+                top = alias.name.split(".", 1)[0]
+                names[top] = top
+    elif node.module and not node.level:
+        for alias in node.names:
+            names[alias.asname or alias.name] = f"{node.module}.{alias.name}"
+
+
+def qualified_name(expr: ast.expr, imports: Mapping[str, str]) -> str | None:
+    """Return the dotted name a name or attribute chain refers to through ``imports``; None for local names."""
+    parts: list[str] = []
+    while isinstance(expr, ast.Attribute):
+        parts.append(expr.attr)
+        expr = expr.value
+    if not isinstance(expr, ast.Name) or expr.id not in imports:
+        return None
+    return ".".join([imports[expr.id], *reversed(parts)])
 
 
 def _callee_name(func: ast.expr) -> str | None:

@@ -16,6 +16,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from pytest_aiml.engine.ast_facts import add_import, qualified_name
+
 log = logging.getLogger("pytest_aiml.constants")
 
 #: Name parts that mark a preprocessing constant: normalisation statistics, value
@@ -153,7 +155,7 @@ def _target_bindings(target: ast.expr, value: ast.expr | None) -> list[tuple[str
 
 
 def _literal(value: ast.expr, imports: Mapping[str, str]) -> Any:
-    if isinstance(value, ast.Call) and _qualified_name(value.func, imports) in ARRAY_FACTORIES:
+    if isinstance(value, ast.Call) and qualified_name(value.func, imports) in ARRAY_FACTORIES:
         if len(value.args) == 1 and not isinstance(value.args[0], ast.Starred):
             value = value.args[0]
         else:
@@ -168,27 +170,9 @@ def _imports(module: ast.Module) -> dict[str, str]:
     """Map local names to the modules or objects they import, from the module's top-level imports."""
     names: dict[str, str] = {}
     for statement in module.body:
-        if isinstance(statement, ast.Import):
-            for alias in statement.names:
-                if alias.asname:
-                    names[alias.asname] = alias.name
-                else:
-                    top = alias.name.split(".", 1)[0]
-                    names[top] = top
-        elif isinstance(statement, ast.ImportFrom) and statement.module and not statement.level:
-            for alias in statement.names:
-                names[alias.asname or alias.name] = f"{statement.module}.{alias.name}"
+        if isinstance(statement, (ast.Import, ast.ImportFrom)):
+            add_import(names, statement)
     return names
-
-
-def _qualified_name(expr: ast.expr, imports: Mapping[str, str]) -> str | None:
-    parts: list[str] = []
-    while isinstance(expr, ast.Attribute):
-        parts.append(expr.attr)
-        expr = expr.value
-    if not isinstance(expr, ast.Name) or expr.id not in imports:
-        return None
-    return ".".join([imports[expr.id], *reversed(parts)])
 
 
 def same_value(left: Any, right: Any) -> bool:

@@ -18,6 +18,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
+from pytest_aiml.engine.ast_facts import add_import, qualified_name
 from pytest_aiml.engine.discovery import FileKind, RepoFiles, is_test_path
 from pytest_aiml.engine.findings import Finding
 from pytest_aiml.engine.inventory import Inventory
@@ -199,25 +200,11 @@ class _Aliases:
         self.names: dict[str, str] = {}
 
     def add(self, node: ast.Import | ast.ImportFrom) -> None:
-        if isinstance(node, ast.Import):
-            for alias in node.names:
-                if alias.asname:
-                    self.names[alias.asname] = alias.name
-                else:
-                    root = alias.name.split(".")[0]
-                    self.names[root] = root
-        elif node.module and not node.level:
-            for alias in node.names:
-                self.names[alias.asname or alias.name] = f"{node.module}.{alias.name}"
+        add_import(self.names, node)
 
     def qualified(self, node: ast.expr) -> str | None:
         """Return the imported dotted name an expression refers to, or None for local names."""
-        if isinstance(node, ast.Name):
-            return self.names.get(node.id)
-        if isinstance(node, ast.Attribute):
-            base = self.qualified(node.value)
-            return f"{base}.{node.attr}" if base else None
-        return None
+        return qualified_name(node, self.names)
 
 
 def _identifier_words(text: str) -> set[str]:
