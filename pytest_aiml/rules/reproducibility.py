@@ -332,7 +332,22 @@ class _Use:
     display: str
 
 
-class UnseededRandomness(FileRule):
+class EntryPointRule(FileRule):
+    """Base of the rules that check training entry points only: scripts, notebooks, ``__main__`` modules."""
+
+    applies_to_tests = False
+
+    @classmethod
+    def applies_to(cls, path: str, text: str) -> bool:
+        return may_be_entry_point(path, text) and cls.matches_text(text)
+
+    def __init__(self, context: ModuleContext) -> None:
+        super().__init__(context)
+        self._entry_point = is_entry_point(context.path, context.module)
+        self._facts = RandomnessFacts()
+
+
+class UnseededRandomness(EntryPointRule):
     """Flag a training entry point that draws random numbers from a library it never seeds."""
 
     code = "AIML521"
@@ -357,16 +372,9 @@ class UnseededRandomness(FileRule):
         "random", "rand", "torch", "Random", "KMeans", "MLP", "SGD", "Boosting", "Trees", "Bagging", "TSNE",
         "keras", "tensorflow",
     )
-    applies_to_tests = False
-
-    @classmethod
-    def applies_to(cls, path: str, text: str) -> bool:
-        return may_be_entry_point(path, text) and cls.matches_text(text)
 
     def __init__(self, context: ModuleContext) -> None:
         super().__init__(context)
-        self._entry_point = is_entry_point(context.path, context.module)
-        self._facts = RandomnessFacts()
         #: The first random use of each library.
         self._uses: dict[str, _Use] = {}
 
@@ -540,7 +548,7 @@ DATALOADERS = frozenset({"torch.utils.data.DataLoader", "torch.utils.data.datalo
 RANDOM_SAMPLERS = frozenset({"torch.utils.data.RandomSampler", "torch.utils.data.sampler.RandomSampler"})
 
 
-class DataLoaderShuffleWithoutGenerator(FileRule):
+class DataLoaderShuffleWithoutGenerator(EntryPointRule):
     """Flag a shuffling DataLoader with no generator in an entry point that never seeds torch."""
 
     code = "AIML523"
@@ -561,16 +569,9 @@ class DataLoaderShuffleWithoutGenerator(FileRule):
         "worker_init_fn=seed_worker), where seed_worker seeds numpy and random from torch.initial_seed()."
     )
     prefilter = ("DataLoader", "RandomSampler")
-    applies_to_tests = False
-
-    @classmethod
-    def applies_to(cls, path: str, text: str) -> bool:
-        return may_be_entry_point(path, text) and cls.matches_text(text)
 
     def __init__(self, context: ModuleContext) -> None:
         super().__init__(context)
-        self._entry_point = is_entry_point(context.path, context.module)
-        self._facts = RandomnessFacts()
         self._candidates: list[tuple[cst.Call, cst.CSTNode | None, str]] = []
 
     def visit_Call(self, node: cst.Call) -> None:
@@ -689,7 +690,7 @@ LIGHTNING_TRAINERS = frozenset(
 _CUDNN = "torch.backends.cudnn."
 
 
-class DeterministicAlgorithmsNotRequested(FileRule):
+class DeterministicAlgorithmsNotRequested(EntryPointRule):
     """Flag a torch training entry point that never requests deterministic kernels."""
 
     code = "AIML524"
@@ -712,16 +713,9 @@ class DeterministicAlgorithmsNotRequested(FileRule):
         "configuration switch if the deterministic kernels are too slow for every run."
     )
     prefilter = ("torch", "lightning")
-    applies_to_tests = False
-
-    @classmethod
-    def applies_to(cls, path: str, text: str) -> bool:
-        return may_be_entry_point(path, text) and cls.matches_text(text)
 
     def __init__(self, context: ModuleContext) -> None:
         super().__init__(context)
-        self._entry_point = is_entry_point(context.path, context.module)
-        self._facts = RandomnessFacts()
         self._requested = False
         #: The first ``.backward()`` call or Lightning Trainer, where a finding is reported.
         self._anchor: tuple[cst.Call, cst.CSTNode | None, str] | None = None
