@@ -7,12 +7,12 @@ import logging
 import re
 import time
 import types
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import libcst as cst
-from libcst.metadata import MetadataWrapper, PositionProvider
+from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider
 
 from pytest_aiml.engine.ast_facts import AstFacts
 from pytest_aiml.engine.context import ModuleContext, RepoContext
@@ -193,12 +193,10 @@ def analyze_text(
     if profile:
         timings = (("parse", time.perf_counter() - started), *_traverse_each(context, module, rules, repo))
     else:
-        visitors: list[cst.BatchableCSTVisitor] = [_ContextTracker(context)]
-        visitors.extend(rule(context) for rule in rules)
-        cst.visit_batched(module, visitors)
+        traverse(module, context, rules)
     if not context.pending:
         return FileAnalysis(path, codes, timings=timings)
-    return FileAnalysis(path, codes, findings=tuple(_positioned(context, module, source, notebook)), timings=timings)
+    return FileAnalysis(path, codes, findings=tuple(positioned_findings(context, module, source, notebook)), timings=timings)
 
 
 def _candidates(rules: Sequence[type[FileRule]], source: str) -> Sequence[type[FileRule]]:
@@ -243,13 +241,32 @@ def _syntax_failure(path: str, source: str, error: cst.ParserSyntaxError) -> Par
     return ParseFailure(path=path, line=error.editor_line, column=error.editor_column, reason=reason)
 
 
-def _positioned(
-    context: ModuleContext, module: cst.Module, source: str, notebook: NotebookSource | None
+def traverse(module: cst.Module, context: ModuleContext, rules: Sequence[type[FileRule]]) -> None:
+    """Run ``rules`` over ``module`` in one batched traversal; their findings collect in ``context.pending``."""
+    visitors: list[cst.BatchableCSTVisitor] = [_ContextTracker(context)]
+    visitors.extend(rule(context) for rule in rules)
+    cst.visit_batched(module, visitors)
+
+
+def node_positions(module: cst.Module) -> Mapping[cst.CSTNode, CodeRange]:
+    """Compute the position of every node, keeping node identity so pending findings still match.
+
+    Positions cost a full code-generation pass, so they are computed only for files
+    that have findings.
+    """
+    return MetadataWrapper(module, unsafe_skip_copy=True).resolve(PositionProvider)
+
+
+def positioned_findings(
+    context: ModuleContext,
+    module: cst.Module,
+    source: str,
+    notebook: NotebookSource | None,
+    positions: Mapping[cst.CSTNode, CodeRange] | None = None,
 ) -> list[Finding]:
-    # Positions cost a full code-generation pass, so they are computed only here, for
-    # files that have findings. ``unsafe_skip_copy`` keeps node identity, which the
-    # pending findings rely on.
-    positions = MetadataWrapper(module, unsafe_skip_copy=True).resolve(PositionProvider)
+    """Turn the pending findings of ``context`` into findings with lines, columns and snippets, sorted."""
+    if positions is None:
+        positions = node_positions(module)
     lines = source.splitlines()
     findings = []
     seen: set[tuple[str, int, int, str]] = set()

@@ -12,16 +12,16 @@ from __future__ import annotations
 
 import ast
 import logging
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import libcst as cst
-from libcst.metadata import MetadataWrapper, PositionProvider
+from libcst.metadata import CodeRange
 
 from pytest_aiml.engine.context import ModuleContext, PendingFinding, RepoContext, dotted_name
 from pytest_aiml.engine.findings import Finding
 from pytest_aiml.engine.rule import FileRule
-from pytest_aiml.engine.runner import _ContextTracker, _positioned, applicable_rules
+from pytest_aiml.engine.runner import applicable_rules, node_positions, positioned_findings, traverse
 from pytest_aiml.fixes.arguments import append_import_alias
 from pytest_aiml.fixes.fixer import FixContext, Fixer, ImportName, NoFix, names_in_use
 
@@ -72,12 +72,10 @@ def fix_source(
     except (cst.ParserSyntaxError, RecursionError, ValueError):
         return unchanged
     context = ModuleContext(path, module, repo)
-    visitors: list[cst.BatchableCSTVisitor] = [_ContextTracker(context)]
-    visitors.extend(rule(context) for rule in fixable)
-    cst.visit_batched(module, visitors)
+    traverse(module, context, fixable)
     if not context.pending:
         return unchanged
-    positions = MetadataWrapper(module, unsafe_skip_copy=True).resolve(PositionProvider)
+    positions = node_positions(module)
     targets = _targets(context, module, text, positions, fixable, select)
     if not targets:
         return unchanged
@@ -116,18 +114,18 @@ def _targets(
     context: ModuleContext,
     module: cst.Module,
     text: str,
-    positions: object,
+    positions: Mapping[cst.CSTNode, CodeRange],
     rules: Sequence[type[FileRule]],
     select: FindingFilter,
 ) -> dict[int, _Target]:
     # The findings come from the analysis's own builder, so the waivers and the baseline
     # match them as they match the items' findings (line, statement line, snippet).
     # Each pending node is paired with its finding by (code, line, column, message).
-    findings = _positioned(context, module, text, None)
+    findings = positioned_findings(context, module, text, None, positions)
     by_key = {(finding.code, finding.line, finding.column, finding.message): finding for finding in findings}
     nodes: dict[Finding, list[PendingFinding]] = {}
     for pending in context.pending:
-        position = positions.get(pending.node)  # type: ignore[attr-defined]
+        position = positions.get(pending.node)
         if position is None:
             continue
         key = (pending.code, position.start.line, position.start.column + 1, pending.message)
@@ -231,8 +229,8 @@ def _import_statements(module: cst.Module, requests: Sequence[ImportName]) -> li
     return found
 
 
-def _span(positions: object, node: cst.CSTNode) -> tuple[int, int]:
-    position = positions[node]  # type: ignore[index]
+def _span(positions: Mapping[cst.CSTNode, CodeRange], node: cst.CSTNode) -> tuple[int, int]:
+    position = positions[node]
     return position.start.line, position.end.line
 
 
