@@ -126,5 +126,5 @@ def _job_count(value: str) -> int:
     except ValueError:
         count = 0
     if count < 1:
-        raise argparse.ArgumentTypeError(f"--aiml-jobs takes a whole number of processes, 1 or more, not {value!r}")
+        raise argparse.ArgumentTypeError(f"invalid --aiml-jobs value {value!r}: give a whole number of processes, 1 or more")
     return count

@@ -59,7 +59,7 @@ class AstFacts:
         """
         for node in ast.walk(self.tree):
             if isinstance(node, (ast.For, ast.AsyncFor, ast.While)):
-                names = {_callee_name(call.func) for call in ast.walk(node) if isinstance(call, ast.Call)}
+                names = {callee_name(call.func) for call in ast.walk(node) if isinstance(call, ast.Call)}
                 if all(names & group for group in groups):
                     return True
         return False
@@ -93,7 +93,8 @@ def qualified_name(expr: ast.expr, imports: Mapping[str, str]) -> str | None:
     return ".".join([imports[expr.id], *reversed(parts)])
 
 
-def _callee_name(func: ast.expr) -> str | None:
+def callee_name(func: ast.expr) -> str | None:
+    """Return ``step`` for ``optimizer.step`` and ``load`` for ``load``: the name a call is made by."""
     if isinstance(func, ast.Attribute):
         return func.attr
     if isinstance(func, ast.Name):

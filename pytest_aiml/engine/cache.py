@@ -142,13 +142,13 @@ class SignalsCache:
         """Write the entries this run used, dropping those of files that no longer exist."""
         if self.directory is None or not self._added:
             return
-        kept = {key: value for key, value in self._entries.items() if key in self._used}
+        used_entries = {key: value for key, value in self._entries.items() if key in self._used}
         target = self.directory / self.FILE_NAME
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
             handle, temporary = tempfile.mkstemp(prefix=".tmp-", dir=self.directory)
             with os.fdopen(handle, "w", encoding="utf-8") as stream:
-                json.dump({"salt": self.salt, "entries": kept}, stream)
+                json.dump({"salt": self.salt, "entries": used_entries}, stream)
             os.replace(temporary, target)
         except OSError as error:
             log.debug("cannot write %s: %s", target, error)

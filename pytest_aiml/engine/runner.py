@@ -216,7 +216,7 @@ def _traverse_each(
     context: ModuleContext, module: cst.Module, rules: Sequence[type[FileRule]], repo: RepoContext
 ) -> list[tuple[str, float]]:
     # Each rule gets a fresh context, so that it resolves imports exactly as in a batched
-    # traversal; its findings join those of ``context``, whose module they belong to.
+    # traversal. Its findings then join those of ``context``, which shares the module.
     timings = []
     for rule in rules:
         started = time.perf_counter()

@@ -304,8 +304,8 @@ def _serving_modules(inventory: Inventory) -> set[str]:
 
 
 def _autoscaling(inventory: Inventory) -> bool:
-    # Cloud Run and Lambda scale with traffic unless told otherwise; the code may set scaling
-    # itself (Ray Serve autoscaling_config, SageMaker scaling policies, Vertex AI replica counts).
+    # Cloud Run and Lambda scale with traffic by default. The code may also set scaling itself
+    # (Ray Serve autoscaling_config, SageMaker scaling policies, Vertex AI replica counts).
     serverless = {"cloud-run", "aws-lambda"} & set(inventory.text.serving_platforms)
     return inventory.text.autoscaling or bool(serverless) or bool(inventory.files_with("autoscaling_code"))
 

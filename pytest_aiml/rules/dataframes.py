@@ -1043,9 +1043,9 @@ class DiscardedDataFrameResult(PandasRule):
 
     @classmethod
     def applies_to(cls, path: str, text: str) -> bool:
-        # Only a statement that starts with the call can discard it; ``items.append(x)`` and
-        # ``thread.join()`` statements are everywhere, so array functions count only on a
-        # NumPy or torch alias (or imported by name), and frame methods only where pandas is.
+        # Only a statement that starts with the call can discard it. ``items.append(x)`` and
+        # ``thread.join()`` statements are everywhere, so array functions count only on a NumPy
+        # or torch alias (or imported by name), and frame methods only where pandas is imported.
         # A notebook's lines start after the quote of its JSON string.
         if not cls.matches_text(text):
             return False

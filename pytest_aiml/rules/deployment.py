@@ -6,8 +6,8 @@ Serve, KServe, TorchServe, LitServe...) or follows a model-server handler conven
 (SageMaker ``model_fn``, a TorchServe ``BaseHandler``, a Triton ``TritonPythonModel``).
 Its closure is the app module plus the local modules it imports, three imports deep,
 training modules excepted. The model loads of the closure are found with ``ast`` and
-resolved through its imports: an app that loads no model (a plain web service, an app
-that only calls an LLM API) is not a model-serving app, and these rules leave it alone.
+resolved through its imports. An app that loads no model (a plain web service, an app
+that only calls an LLM API) is not a model-serving app, so these rules leave it alone.
 """
 
 from __future__ import annotations
@@ -489,8 +489,8 @@ def _file_backed(loads: list[ModelLoad]) -> list[ModelLoad]:
     """Keep the loads of an imported module that read a model, not a bare ``x.load_state_dict(state)``.
 
     A library's callbacks and checkpoint helpers call ``load_state_dict`` on whatever they
-    are given (Lightning's fine-tuning callback restores optimizer state), so in a module
-    the app only imports, that call counts when the same module also reads the state from a file.
+    are given; Lightning's fine-tuning callback restores optimizer state that way. So in a
+    module the app only imports, the call counts only when that module also reads a file.
     """
     if any(load.call in _STATE_LOADERS for load in loads):
         return loads

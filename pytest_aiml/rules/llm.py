@@ -98,7 +98,7 @@ class PromptFlow(ValueFlow):
         return super()._call_origin(call)
 
     def bind_augmented(self, node: cst.AugAssign) -> None:
-        """Follow ``prompt += text``: the name now holds a string built from both sides."""
+        """Follow ``prompt += text``: the name now refers to a string built from both sides."""
         if not isinstance(node.target, cst.Name) or not isinstance(node.operator, (cst.AddAssign, cst.ModuloAssign)):
             return
         found = self.origin(node.value) or self.lookup(node.target.value)

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 
 import libcst as cst
 
+from pytest_aiml.engine.ast_facts import callee_name
 from pytest_aiml.engine.context import ModuleContext, call_argument, is_false, is_true, keyword_value
 from pytest_aiml.engine.discovery import is_test_path
 from pytest_aiml.engine.findings import Finding
@@ -689,8 +690,7 @@ def _model_names(inventory: Inventory, modules: list[str]) -> list[str]:
 
 
 def _is_chat_model(call: ast.Call) -> bool:
-    func = call.func
-    name = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
+    name = callee_name(call.func) or ""
     return name.startswith("Chat") or name.endswith(("OpenAI", "Anthropic", "LLM")) or name in ("init_chat_model", "GenerativeModel")
 
 

@@ -265,7 +265,7 @@ FEATURE_STORE_PACKAGES = (
 def feature_modules(inventory: Inventory) -> list[str]:
     """Return the feature-engineering modules: by folder or name, or by the transformers they use.
 
-    A ``features/steps`` folder holds behave step definitions, not features of a model.
+    A ``features/steps`` folder contains behave step definitions, not features of a model.
     """
     transforms = set(inventory.files_with("feature_transform"))
     return sorted(
@@ -397,9 +397,10 @@ _MODEL_HEADING = re.compile(r"^#+\s.*\bmodel\b|^model[^\n]*\n[=-]{3,}", re.IGNOR
 def model_documentation(inventory: Inventory) -> list[str]:
     """Return the model cards and the documents with a section on a model's use, results and limits.
 
-    A document counts when it has a heading about a model, states what the model is for or where it
-    fails (intended use, limitations, bias) and how it performs or what it learned from (metrics,
-    evaluation, training data), or carries a Hugging Face ``model-index``.
+    A document counts when it has a Hugging Face ``model-index`` or mentions a model card,
+    or when it has a heading about a model and two kinds of content: what the model is for or where it fails (intended use,
+    limitations, bias), and how it performs or what it learned from (metrics, evaluation,
+    training data).
     """
     found = list(inventory.model_cards)
     for path in inventory.repo.paths:
@@ -437,7 +438,7 @@ class NoModelDocumentation(RepoRule):
         # Committed artifacts are AIML704's: it checks that a card names each of them.
         if inventory.models:
             return
-        # Example, tutorial and benchmark scripts train throwaway models that nobody deploys.
+        # Example, tutorial and benchmark scripts train demonstration models that are not deployed.
         training = [path for path in training_entry_points(inventory) if not _DEMONSTRATION_FOLDER.search(path)]
         apps = [app.root for app in serving_apps(inventory)]
         if not training and not apps or model_documentation(inventory):

@@ -259,8 +259,8 @@ class HardcodedSecret(FileRule):
 
 
 # Example keys are assembled from pieces so that no key-shaped literal sits in this
-# module. Each is made up and says EXAMPLE, which the rule does not treat as a
-# placeholder: a key-shaped value is reported whatever it spells.
+# module. Each is made up and contains EXAMPLE, which the rule does not treat as a
+# placeholder, because a key-shaped value is reported whatever it spells.
 _BODY = "EXAMPLEQ7mZ2kLp9XvR4tNb8HcW3yJd6FgS1aEu5oKi0l"
 _OPENAI = "sk-" + "proj-" + _BODY
 _ANTHROPIC = "sk-" + "ant-api03-" + _BODY + "Tr"

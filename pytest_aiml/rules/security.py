@@ -56,8 +56,8 @@ class UnsafeDeserialization(FileRule):
 
     @classmethod
     def applies_to(cls, path: str, text: str) -> bool:
-        # "load" alone is in most ML modules (load_state_dict, download); a call the rule
-        # can report needs ``load(`` / ``loads(`` / ``load_all(`` or an aliased import of one.
+        # "load" alone is in most ML modules (load_state_dict, download). A call the rule can
+        # report needs ``load(``, ``loads(``, ``load_all(`` or an aliased import of one.
         return cls.matches_text(text) and _LOADER_TEXT.search(text) is not None
 
     has_candidate_check = True

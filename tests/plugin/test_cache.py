@@ -91,7 +91,7 @@ def test_jobs_option_gives_the_same_outcomes(pytester: pytest.Pytester) -> None:
 def test_jobs_option_rejects_zero(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest("--aiml-only", "--aiml-jobs=0")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*--aiml-jobs takes a whole number of processes, 1 or more, not '0'*"])
+    result.stderr.fnmatch_lines(["*invalid --aiml-jobs value '0': give a whole number of processes, 1 or more*"])
 
 
 def test_signals_cache_follows_edits(pytester: pytest.Pytester) -> None:
@@ -126,7 +126,7 @@ def _report_items(pytester: pytest.Pytester, name: str) -> list:
 
 def test_long_cold_scan_shows_progress(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(**{f"module_{index:03d}": UNSAFE for index in range(100)})
-    shown = pytester.runpytest("--aiml-only", "--aiml-select=AIML101", "-p", "no:cacheprovider", "--aiml-jobs=2")
-    shown.stdout.fnmatch_lines(["aiml: analysing 100 files in 2 processes", "aiml: analysed 100 files in *s", "collected 100 items"])
+    verbose = pytester.runpytest("--aiml-only", "--aiml-select=AIML101", "-p", "no:cacheprovider", "--aiml-jobs=2")
+    verbose.stdout.fnmatch_lines(["aiml: analysing 100 files in 2 processes", "aiml: analysed 100 files in *s", "collected 100 items"])
     quiet = pytester.runpytest("--aiml-only", "--aiml-select=AIML101", "-p", "no:cacheprovider", "-q")
     assert not [line for line in quiet.outlines if line.startswith("aiml: analys")]
