@@ -44,7 +44,7 @@ from pytest_aiml.outcomes import Verdict, settle
 from pytest_aiml.report.summary import RunSummary, summarize
 from pytest_aiml.waivers import marker_waivers
 from pytest_aiml.engine.cache import AnalysisCache, SignalsCache, analysis_salt, signals_salt
-from pytest_aiml.engine.parallel import analyze_in_pool, default_workers
+from pytest_aiml.engine.parallel import FileScan, ScanSettings, default_workers, scan_in_pool
 from pytest_aiml.engine.runner import (
     FileAnalysis,
     FilePlan,
@@ -181,13 +181,18 @@ class AimlSession:
 
     def _build_inventory(self) -> Inventory:
         started = time.perf_counter()
-        signals_cache = SignalsCache(self._cache_directory("aiml-signals"), signals_salt())
+        signals_cache = self.signals_cache
         inventory = build_inventory(self.repo, signals_cache)
         log.debug(
             "built the inventory of %d source files in %.2fs (signals cache: %d hits, %d misses)",
             len(inventory.code), time.perf_counter() - started, signals_cache.hits, signals_cache.misses,
         )
         return inventory
+
+    @cached_property
+    def signals_cache(self) -> SignalsCache:
+        """Return the cache of the files' inventory signals, which a cold scan's workers fill first."""
+        return SignalsCache(self._cache_directory("aiml-signals"), signals_salt())
 
     @cached_property
     def source_files(self) -> frozenset[str]:
@@ -325,7 +330,7 @@ class AimlSession:
         if source is None:
             return None
         content, text = source
-        if relative not in self._analyses:
+        if relative not in self._analyses and relative not in self._rules_by_file:
             self._from_cache(relative, content)
         rules = self._applicable_rules(relative, text)
         if not rules:
@@ -386,39 +391,58 @@ class AimlSession:
         return self._analyses.get(relative)
 
     def prescan(self, relatives: Sequence[str]) -> None:
-        """Analyse many uncached files at once over a process pool, before their items run.
+        """Scan many uncached files at once over a process pool, before their items run.
 
-        Only the controlling process of a run without xdist does this; with xdist the
-        workers already share the files between them.
+        Each worker of the pool does all the per-file work: the pre-filters, the analysis,
+        the cache entry and the file's inventory signals. This process only reads and
+        hashes. Under pytest-xdist, every worker collects every file, so the first worker
+        to get there scans them over the pool, and the others wait and read its results.
+        A cold scan then keeps every core busy once. Otherwise each worker would parse the
+        files of the items it runs and pre-filter every file again.
         """
         pending = [relative for relative in relatives if relative not in self._analyses]
-        if xdist_support.is_worker(self.config) or len(pending) < PRESCAN_MIN_FILES:
+        shared = xdist_support.shared_directory(self.config) if xdist_support.is_worker(self.config) else None
+        if len(pending) < PRESCAN_MIN_FILES or (xdist_support.is_worker(self.config) and not xdist_support.can_share(shared)):
+            # Without a way to share the scan, each worker analyses the files of its own items.
             return
         jobs = []
         for relative in pending:
             source = self._source(relative)
             if source is None:
                 continue
-            content, text = source
-            if self._from_cache(relative, content) is not None:
+            content, _text = source
+            if self._from_cache(relative, content) is None:
+                jobs.append((relative, content))
+        if not jobs:
+            return
+        if xdist_support.is_worker(self.config):
+            scans = xdist_support.computed_once(shared, "prescan", lambda: self._scan(jobs))
+        else:
+            scans = self._scan(jobs)
+        for relative, scan in scans:
+            source = self._source(relative)
+            if source is None or relative in self._analyses:
                 continue
-            rules = self._applicable_rules(relative, text)
-            if not rules:
-                self.cache.put(relative, content, FileAnalysis(relative, ()))
-                continue
-            jobs.append((relative, text, tuple(rule.code for rule in rules)))
+            analysis = scan.analysis
+            self._rules_by_file[relative] = [self.registry.get(code) for code in analysis.rules]
+            if analysis.rules:
+                self._analyses[relative] = analysis
+            if scan.signals is not None:
+                self.signals_cache.put(self.signals_cache.key(relative, source[0]), scan.signals.modules, scan.signals.signals)
+
+    def _scan(self, jobs: Sequence[tuple[str, bytes]]) -> list[tuple[str, FileScan]]:
         started = time.perf_counter()
         workers = self.config.getoption("aiml_jobs") or default_workers()
+        settings = ScanSettings(self.registry, self.repo_context, self.cache, profile=self.profile)
         progress = _ScanProgress(self.config, len(jobs), workers)
-        for analysis in analyze_in_pool(jobs, self.registry, self.repo_context, workers, profile=self.profile):
-            self._analyses[analysis.path] = analysis
-            self.rule_times.add(analysis)
-            source = self._source(analysis.path)
-            if source is not None:
-                self.cache.put(analysis.path, source[0], analysis)
+        scans = []
+        for (relative, _content), scan in zip(jobs, scan_in_pool(jobs, settings, workers)):
+            scans.append((relative, scan))
+            self.rule_times.add(scan.analysis)
             progress.advance()
         progress.finish(time.perf_counter() - started)
         log.debug("pre-scanned %d files in %.2fs", len(jobs), time.perf_counter() - started)
+        return scans
 
     def file_waivers(self, relative: str) -> tuple[list[Waiver], frozenset[int]]:
         """Return the inline waivers of an analysed file and its comment-only lines."""

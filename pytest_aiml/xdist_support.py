@@ -7,6 +7,7 @@ controller sends its decision in ``workerinput``.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import pickle
 import shutil
@@ -94,6 +95,11 @@ def shared_directory(config: pytest.Config) -> Path | None:
         return Path(value) if value else None
     hooks = config.pluginmanager.get_plugin("aiml-xdist")
     return getattr(hooks, "shared_directory", None)
+
+
+def can_share(directory: Path | None) -> bool:
+    """Tell whether :func:`computed_once` can share a value between processes through ``directory``."""
+    return directory is not None and directory.is_dir() and importlib.util.find_spec("fcntl") is not None
 
 
 def computed_once(directory: Path | None, name: str, compute: Callable[[], T]) -> T:

@@ -21,35 +21,103 @@ class AstFacts:
         self.tree = tree
 
     @cached_property
-    def imports(self) -> dict[str, str]:
-        """Map local names to what they import, from every import statement of the module (nested ones too)."""
-        names: dict[str, str] = {}
+    def _by_type(self) -> dict[type[ast.AST], list[ast.AST]]:
+        # One walk of the tree, shared by every fact below: ``ast.walk`` is a Python generator.
+        index: dict[type[ast.AST], list[ast.AST]] = {}
         for node in ast.walk(self.tree):
-            if isinstance(node, (ast.Import, ast.ImportFrom)):
-                add_import(names, node)
-        return names
+            index.setdefault(type(node), []).append(node)
+        return index
+
+    def nodes(self, *kinds: type[ast.AST]) -> list[ast.AST]:
+        """Return the nodes of the given exact types, in ``ast.walk`` order within each type."""
+        return [node for kind in kinds for node in self._by_type.get(kind, ())]
 
     @cached_property
     def calls(self) -> frozenset[str]:
-        """Qualified names of the calls whose callee resolves through the imports (``torch.load``)."""
-        found = set()
-        for node in ast.walk(self.tree):
-            if isinstance(node, ast.Call):
-                name = self.qualified(node.func)
-                if name is not None:
-                    found.add(name)
-        return frozenset(found)
+        """Every name a callee may resolve to through the imports (``torch.load``), under any import of its first name.
+
+        A candidate check rules a file out when a name is absent, so this errs on the side
+        of more names; see :meth:`resolutions`.
+        """
+        return frozenset(name for _, names in self.resolved_calls for name in names if name is not None)
+
+    @cached_property
+    def callee_names(self) -> frozenset[str]:
+        """The last part of every callee, resolved or not: ``load`` for ``ckpt.load(...)``."""
+        return frozenset(name for node in self.nodes(ast.Call) if (name := callee_name(node.func)) is not None)
+
+    @cached_property
+    def strings(self) -> tuple[str, ...]:
+        """Every string constant, implicit concatenations joined and f-string text included."""
+        return tuple(node.value for node in self.nodes(ast.Constant) if isinstance(node.value, str))
 
     def calls_to(self, names: frozenset[str]) -> list[ast.Call]:
-        """Return the calls whose callee resolves to one of ``names``, in source order."""
-        return [
-            node for node in ast.walk(self.tree)
-            if isinstance(node, ast.Call) and self.qualified(node.func) in names
-        ]
+        """Return the calls whose callee may resolve to one of ``names``, in ``ast.walk`` order."""
+        return [node for node, resolved in self.resolved_calls if not resolved.isdisjoint(names)]
 
-    def qualified(self, expr: ast.expr) -> str | None:
-        """Resolve ``T.serialization.load`` to ``torch.serialization.load`` through the imports."""
-        return qualified_name(expr, self.imports)
+    def resolves_to(self, expr: ast.expr, names: frozenset[str]) -> bool:
+        """Tell whether ``expr`` may resolve to one of ``names``, under any import of its first name."""
+        return not self.resolutions(expr).isdisjoint(names)
+
+    @cached_property
+    def bindings(self) -> dict[str, frozenset[str]]:
+        """Map each local name to every name an import binds it to, relative imports included.
+
+        A name imported twice (``np`` as ``numpy`` in the module and as ``jax.numpy`` in a
+        function) resolves in ModuleContext through whichever import its traversal saw last,
+        so a check on ``ast`` has to allow for each of them.
+        """
+        bound: dict[str, set[str]] = {}
+        for node in self.nodes(ast.Import, ast.ImportFrom):
+            for local, target in import_bindings(node):
+                bound.setdefault(local, set()).add(target)
+        return {local: frozenset(targets) for local, targets in bound.items()}
+
+    def may_import(self, *modules: str) -> bool:
+        """Tell whether some import binds one of ``modules`` or a submodule, as ``ModuleContext.imports_any`` checks."""
+        return any(
+            target == module or target.startswith(module + ".")
+            for targets in self.bindings.values()
+            for target in targets
+            for module in modules
+        )
+
+    @cached_property
+    def _module_level_names(self) -> frozenset[str]:
+        # ModuleContext reads the imports of the module body before its traversal starts, so
+        # these names resolve everywhere. A name imported only in a block or a function stays
+        # unresolved until the traversal reaches that import.
+        return frozenset(
+            local
+            for node in self.tree.body
+            if isinstance(node, (ast.Import, ast.ImportFrom))
+            for local, _ in import_bindings(node)
+        )
+
+    def resolutions(self, expr: ast.expr) -> frozenset[str | None]:
+        """Return every name ``ModuleContext.qualified_name`` may give ``expr`` during its traversal.
+
+        None stands for an unresolved name: a local variable, a builtin, anything that is
+        not a name or attribute chain, or a name whose only imports sit in a block or a
+        function. A rule that needs a name to resolve one way can rule a file out only
+        if every member of the set agrees.
+        """
+        parts: list[str] = []
+        while isinstance(expr, ast.Attribute):
+            parts.append(expr.attr)
+            expr = expr.value
+        if not isinstance(expr, ast.Name) or expr.id not in self.bindings:
+            return _UNRESOLVED
+        suffix = "".join(f".{part}" for part in reversed(parts))
+        names: set[str | None] = {target + suffix for target in self.bindings[expr.id]}
+        if expr.id not in self._module_level_names:
+            names.add(None)
+        return frozenset(names)
+
+    @cached_property
+    def resolved_calls(self) -> tuple[tuple[ast.Call, frozenset[str | None]], ...]:
+        """Every call with the names its callee may resolve to (see :meth:`resolutions`)."""
+        return tuple((node, self.resolutions(node.func)) for node in self.nodes(ast.Call))
 
     def loops_calling(self, *groups: frozenset[str]) -> bool:
         """Tell whether one loop calls, by method or function name, a name of every group.
@@ -82,6 +150,30 @@ def add_import(names: dict[str, str], node: ast.Import | ast.ImportFrom) -> None
             names[alias.asname or alias.name] = f"{node.module}.{alias.name}"
 
 
+def import_bindings(node: ast.Import | ast.ImportFrom) -> list[tuple[str, str]]:
+    """Return the local names an import binds and what each names, exactly as ModuleContext records them.
+
+    Unlike :func:`add_import`, relative imports are kept (``from .utils import seed`` binds
+    ``seed`` to ``.utils.seed``), because in ModuleContext they replace an earlier binding.
+    """
+    if isinstance(node, ast.Import):
+        # ``import torch.nn`` binds ``torch``; ``import torch.nn as nn`` binds ``nn`` to ``torch.nn``.
+        tops = (alias.name.split(".", 1)[0] for alias in node.names)
+        return [(alias.asname, alias.name) if alias.asname else (top, top) for alias, top in zip(node.names, tops)]
+    prefix = "." * node.level + (node.module or "")
+    found = []
+    for alias in node.names:
+        if alias.name == "*":
+            continue
+        target = f"{prefix}.{alias.name}" if prefix and not prefix.endswith(".") else prefix + alias.name
+        found.append((alias.asname or alias.name, target))
+    return found
+
+
+#: The resolutions of a name that no import binds.
+_UNRESOLVED: frozenset[str | None] = frozenset({None})
+
+
 def qualified_name(expr: ast.expr, imports: Mapping[str, str]) -> str | None:
     """Return the dotted name a name or attribute chain refers to through ``imports``; None for local names."""
     parts: list[str] = []
@@ -100,6 +192,29 @@ def callee_name(func: ast.expr) -> str | None:
     if isinstance(func, ast.Name):
         return func.id
     return None
+
+
+def argument(call: ast.Call, position: int | None, keyword: str | None) -> ast.expr | None:
+    """Find an argument by keyword, or else by position, as ``context.call_argument`` does on libcst.
+
+    Positions count only the arguments before the first ``*args``.
+    """
+    for item in call.keywords:
+        if item.arg == keyword:
+            return item.value
+    if position is None:
+        return None
+    for index, value in enumerate(call.args):
+        if isinstance(value, ast.Starred):
+            return None
+        if index == position:
+            return value
+    return None
+
+
+def unpacks_kwargs(call: ast.Call) -> bool:
+    """Tell whether a call passes ``**kwargs``, which may hold any keyword a rule looks for."""
+    return any(keyword.arg is None for keyword in call.keywords)
 
 
 def keyword_constant(call: ast.Call, name: str) -> object:

@@ -7,16 +7,39 @@ import multiprocessing
 import os
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 
+from pytest_aiml.engine.cache import AnalysisCache
 from pytest_aiml.engine.context import RepoContext
+from pytest_aiml.engine.notebooks import notebook_source
 from pytest_aiml.engine.registry import RuleRegistry
-from pytest_aiml.engine.runner import FileAnalysis, analyze_text
+from pytest_aiml.engine.runner import FileAnalysis, analyze_text, applicable_rules
+from pytest_aiml.engine.signals import FileSignals, read_signals
 
 log = logging.getLogger("pytest_aiml.parallel")
 
-#: The state the forked workers inherit: the registry (custom rules included) and the context.
-_WORKER_STATE: tuple[RuleRegistry, RepoContext, bool] | None = None
 
+@dataclass(frozen=True, slots=True)
+class ScanSettings:
+    """The settings every job of a scan shares, which forked workers inherit instead of receiving them per job."""
+
+    registry: RuleRegistry
+    repo: RepoContext
+    cache: AnalysisCache
+    profile: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class FileScan:
+    """One file's share of a cold scan: its analysis (with the rules that apply) and its inventory signals."""
+
+    analysis: FileAnalysis
+    #: None for a notebook that is not valid JSON; the inventory leaves it out, as it does when it reads the file itself.
+    signals: FileSignals | None
+
+
+#: The settings the forked workers inherit: the registry (custom rules included), the context and the cache.
+_WORKER_SETTINGS: ScanSettings | None = None
 
 #: The maximum number of processes a scan starts by default: parsing scales, process start-up costs.
 DEFAULT_MAX_WORKERS = 8
@@ -26,38 +49,54 @@ def default_workers() -> int:
     return min(os.cpu_count() or 1, DEFAULT_MAX_WORKERS)
 
 
-def analyze_in_pool(
-    jobs: Sequence[tuple[str, str, tuple[str, ...]]],
-    registry: RuleRegistry,
-    repo: RepoContext,
-    workers: int | None = None,
-    *,
-    profile: bool = False,
-) -> Iterator[FileAnalysis]:
-    """Analyse ``(path, text, rule codes)`` jobs, in ``workers`` processes when that pays off.
+def scan_file(path: str, content: bytes, settings: ScanSettings) -> FileScan:
+    """Do all the per-file work of a cold scan: pre-filters, analysis, cache entry and signals.
+
+    All of it depends on the file alone, so it runs in the pool's workers, and the main
+    process only reads, hashes and collects.
+    """
+    text = content.decode("utf-8", errors="replace")
+    rules = applicable_rules(path, text, settings.registry.file_rules())
+    analysis = analyze_text(path, text, rules, settings.repo, profile=settings.profile) if rules else FileAnalysis(path, ())
+    settings.cache.put(path, content, analysis)
+    return FileScan(analysis, _signals(path, text))
+
+
+def _signals(path: str, text: str) -> FileSignals | None:
+    if path.endswith(".ipynb"):
+        try:
+            text = notebook_source(text).source
+        except ValueError:
+            return None
+    return read_signals(path, text)
+
+
+def scan_in_pool(jobs: Sequence[tuple[str, bytes]], settings: ScanSettings, workers: int | None = None) -> Iterator[FileScan]:
+    """Scan ``(path, bytes)`` jobs, in ``workers`` processes when that pays off.
 
     Workers are forked so that they inherit rules registered by a conftest.py, which
     a fresh interpreter could not import by name. Where fork is unavailable, or with
     one worker, the jobs run here, one after another. Results come back in job order.
     """
-    global _WORKER_STATE
+    global _WORKER_SETTINGS
     workers = default_workers() if workers is None else workers
     if workers < 2 or len(jobs) < 2 or "fork" not in multiprocessing.get_all_start_methods():
-        for path, text, codes in jobs:
-            yield analyze_text(path, text, [registry.get(code) for code in codes], repo, profile=profile)
+        for path, content in jobs:
+            yield scan_file(path, content, settings)
         return
-    _WORKER_STATE = (registry, repo, profile)
+    _WORKER_SETTINGS = settings
     try:
         context = multiprocessing.get_context("fork")
         with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-            chunk = max(1, len(jobs) // (workers * 8))
-            yield from pool.map(_analyze_job, jobs, chunksize=chunk)
+            # Small chunks: most files cost nothing, a few cost a second, and the last
+            # chunk of a worker should not leave the other cores idle.
+            chunk = max(1, len(jobs) // (workers * 16))
+            yield from pool.map(_scan_job, jobs, chunksize=chunk)
     finally:
-        _WORKER_STATE = None
+        _WORKER_SETTINGS = None
 
 
-def _analyze_job(job: tuple[str, str, tuple[str, ...]]) -> FileAnalysis:
-    assert _WORKER_STATE is not None, "the pool's workers are forked after the state is set"
-    registry, repo, profile = _WORKER_STATE
-    path, text, codes = job
-    return analyze_text(path, text, [registry.get(code) for code in codes], repo, profile=profile)
+def _scan_job(job: tuple[str, bytes]) -> FileScan:
+    assert _WORKER_SETTINGS is not None, "the pool's workers are forked after the settings are set"
+    path, content = job
+    return scan_file(path, content, _WORKER_SETTINGS)

@@ -12,14 +12,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import libcst as cst
-from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider
+from libcst.metadata import CodeRange
 
 from pytest_aiml.engine.ast_facts import AstFacts
-from pytest_aiml.engine.context import ModuleContext, RepoContext
+from pytest_aiml.engine.context import ModuleContext, PendingFinding, RepoContext
 from pytest_aiml.engine.discovery import is_test_path
 from pytest_aiml.engine.findings import Finding, ParseFailure
 from pytest_aiml.engine.notebooks import NotebookSource, notebook_source
+from pytest_aiml.engine.positions import start_positions
 from pytest_aiml.engine.rule import FileRule
+from pytest_aiml.engine.walk import walk_batched
 
 log = logging.getLogger("pytest_aiml.runner")
 
@@ -88,8 +90,8 @@ def _pop_statement(self: _ContextTracker, original_node: cst.CSTNode) -> None:
     self.context.statements.pop()
 
 
-# The batched visitor finds handlers by their ``__name__``, so each statement type gets
-# its own named copy of the two functions above.
+# The walk finds handlers by their names, as libcst's batched visitor does, so each
+# statement type gets its own named copy of the two functions above.
 for _name in _STATEMENT_NAMES:
     for _prefix, _function in (("visit_", _push_statement), ("leave_", _pop_statement)):
         _handler = types.FunctionType(_function.__code__, _function.__globals__, _prefix + _name)
@@ -221,7 +223,7 @@ def _traverse_each(
     for rule in rules:
         started = time.perf_counter()
         own = ModuleContext(context.path, module, repo)
-        cst.visit_batched(module, [_ContextTracker(own), rule(own)])
+        walk_batched(module, [_ContextTracker(own), rule(own)])
         context.pending.extend(own.pending)
         timings.append((rule.code, time.perf_counter() - started))
     return timings
@@ -245,16 +247,7 @@ def traverse(module: cst.Module, context: ModuleContext, rules: Sequence[type[Fi
     """Run ``rules`` over ``module`` in one batched traversal; their findings collect in ``context.pending``."""
     visitors: list[cst.BatchableCSTVisitor] = [_ContextTracker(context)]
     visitors.extend(rule(context) for rule in rules)
-    cst.visit_batched(module, visitors)
-
-
-def node_positions(module: cst.Module) -> Mapping[cst.CSTNode, CodeRange]:
-    """Compute the position of every node, keeping node identity so pending findings still match.
-
-    Positions cost a full code-generation pass, so they are computed only for files
-    that have findings.
-    """
-    return MetadataWrapper(module, unsafe_skip_copy=True).resolve(PositionProvider)
+    walk_batched(module, visitors)
 
 
 def positioned_findings(
@@ -264,25 +257,28 @@ def positioned_findings(
     notebook: NotebookSource | None,
     positions: Mapping[cst.CSTNode, CodeRange] | None = None,
 ) -> list[Finding]:
-    """Turn the pending findings of ``context`` into findings with lines, columns and snippets, sorted."""
+    """Turn the pending findings of ``context`` into findings with lines, columns and snippets, sorted.
+
+    ``positions``, when the caller has computed every node's range already, saves
+    computing the starts of the flagged nodes and their statements.
+    """
     if positions is None:
-        positions = node_positions(module)
+        starts = start_positions(module, [node for pending in context.pending for node in _located(pending) if node is not None])
+    else:
+        starts = {node: position.start for node, position in positions.items()}
     lines = source.splitlines()
     findings = []
     seen: set[tuple[str, int, int, str]] = set()
     for pending in context.pending:
-        position = positions.get(pending.node)
-        line = position.start.line if position else 0
-        column = position.start.column + 1 if position else 0
+        node, anchor = _located(pending)
+        position = starts.get(node)
+        line = position.line if position else 0
+        column = position.column + 1 if position else 0
         snippet = lines[line - 1].strip() if 0 < line <= len(lines) else ""
         if pending.snippet is not None:
             snippet = pending.snippet
-        anchor = pending.statement
-        if isinstance(anchor, (cst.FunctionDef, cst.ClassDef)) and anchor.decorators:
-            # A definition's position starts at ``def``; a waiver belongs above its decorators.
-            anchor = anchor.decorators[0]
-        statement = positions.get(anchor) if anchor is not None else None
-        statement_line = statement.start.line if statement else 0
+        statement = starts.get(anchor) if anchor is not None else None
+        statement_line = statement.line if statement else 0
         message = pending.message
         if notebook is not None and line:
             cell, line = notebook.locate(line)
@@ -300,3 +296,12 @@ def positioned_findings(
         )
     findings.sort(key=lambda finding: (finding.line, finding.column, finding.code, finding.message))
     return findings
+
+
+def _located(pending: PendingFinding) -> tuple[cst.CSTNode, cst.CSTNode | None]:
+    """Return the flagged node and the node whose line an inline waiver must be on."""
+    anchor = pending.statement
+    if isinstance(anchor, (cst.FunctionDef, cst.ClassDef)) and anchor.decorators:
+        # A definition's position starts at ``def``; a waiver belongs above its decorators.
+        anchor = anchor.decorators[0]
+    return pending.node, anchor

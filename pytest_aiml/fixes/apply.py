@@ -21,7 +21,8 @@ from libcst.metadata import CodeRange
 from pytest_aiml.engine.context import ModuleContext, PendingFinding, RepoContext, dotted_name
 from pytest_aiml.engine.findings import Finding
 from pytest_aiml.engine.rule import FileRule
-from pytest_aiml.engine.runner import applicable_rules, node_positions, positioned_findings, traverse
+from pytest_aiml.engine.positions import node_positions
+from pytest_aiml.engine.runner import applicable_rules, positioned_findings, traverse
 from pytest_aiml.fixes.arguments import append_import_alias
 from pytest_aiml.fixes.fixer import FixContext, Fixer, ImportName, NoFix, names_in_use
 

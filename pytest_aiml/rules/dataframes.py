@@ -12,6 +12,7 @@ is never reported.
 
 from __future__ import annotations
 
+import ast
 import re
 
 import weakref
@@ -21,6 +22,7 @@ from typing import Union
 
 import libcst as cst
 
+from pytest_aiml.engine.ast_facts import AstFacts, callee_name, keyword_constant
 from pytest_aiml.engine.context import (
     ModuleContext,
     PendingFinding,
@@ -32,6 +34,7 @@ from pytest_aiml.engine.context import (
     literal_string,
 )
 from pytest_aiml.engine.rule import Category, Effort, Example, FileRule, Priority
+from pytest_aiml.engine.walk import walk
 
 # -- what the module shows about names: bindings per scope -------------------------
 
@@ -192,7 +195,7 @@ class ScopedBindings:
 
     def __init__(self, module: cst.Module) -> None:
         collector = _BindingCollector(module)
-        module.visit(collector)
+        walk(module, collector)
         self.module = module
         self.bindings = collector.bindings
         self.parents = collector.parents
@@ -1371,9 +1374,9 @@ def _scan_body(
     node: cst.For, context: ModuleContext, row: str | None = None, frame: str | None = None, index: str | None = None
 ) -> _BodyScan:
     scan = _BodyScan(context, row, frame, index)
-    node.body.visit(scan)
+    walk(node.body, scan)
     if node.orelse is not None:
-        node.orelse.visit(scan)
+        walk(node.orelse, scan)
     return scan
 
 
@@ -1392,6 +1395,27 @@ def _loop_names(target: cst.BaseExpression) -> tuple[str | None, str | None]:
 
 #: Calls in a lambda body that work on whole columns as well as on single values.
 _VECTORISED_FUNCTIONS = frozenset({"builtins.abs", "builtins.round"})
+
+
+def _is_ast_row_apply(call: ast.Call) -> bool:
+    """Tell whether an ``ast`` call is ``x.apply(lambda ..., axis=1)`` (or ``axis="columns"``), whatever ``x`` is."""
+    if not isinstance(call.func, ast.Attribute) or call.func.attr != "apply":
+        return False
+    if keyword_constant(call, "axis") not in (1, "columns"):
+        return False
+    function = next((keyword.value for keyword in call.keywords if keyword.arg == "func"), None)
+    if function is None and call.args and not isinstance(call.args[0], ast.Starred):
+        function = call.args[0]
+    return isinstance(function, ast.Lambda)
+
+
+def _reads_rows_ast(loop: ast.For | ast.AsyncFor) -> bool:
+    """Tell whether a loop's body or else block subscripts an ``.iloc``, ``.loc``, ``.at`` or ``.iat`` accessor."""
+    return any(
+        isinstance(node, ast.Subscript) and isinstance(node.value, ast.Attribute) and node.value.attr in _ROW_ACCESSORS
+        for statement in (*loop.body, *loop.orelse)
+        for node in ast.walk(statement)
+    )
 
 
 class DataFrameRowIteration(PandasRule):
@@ -1415,6 +1439,25 @@ class DataFrameRowIteration(PandasRule):
         "itertuples() is far faster than iterrows()."
     )
     prefilter = ("iterrows", "itertuples", "axis=1", 'axis="columns"', "axis='columns'", "range(len(")
+    has_candidate_check = True
+
+    @classmethod
+    def candidate(cls, facts: AstFacts) -> bool:
+        # Every report is one of three shapes: a call of ``.iterrows()`` or ``.itertuples()``
+        # (a loop or comprehension over it), ``.apply(lambda ..., axis=1)``, or a loop over
+        # ``range(...)`` whose body subscripts ``x.iloc`` (``loc``, ``at``, ``iat``). "axis=1" and
+        # "range(len(" alone are in most numerical code.
+        if not facts.callee_names.isdisjoint(ROW_ITERATORS):
+            return True
+        if "apply" in facts.callee_names and any(_is_ast_row_apply(call) for call in facts.nodes(ast.Call)):
+            return True
+        return any(
+            isinstance(loop.iter, ast.Call)
+            and (callee_name(loop.iter.func) == "range" or facts.resolves_to(loop.iter.func, frozenset({"builtins.range"})))
+            and isinstance(loop.target, ast.Name)
+            and _reads_rows_ast(loop)
+            for loop in facts.nodes(ast.For, ast.AsyncFor)
+        )
 
     def visit_For(self, node: cst.For) -> None:
         found = row_iterator(node.iter)
@@ -1511,7 +1554,7 @@ def _mentions(expr: cst.CSTNode, name: str) -> bool:
                 self.found = True
 
     finder = _Finder()
-    expr.visit(finder)
+    walk(expr, finder)
     return finder.found
 
 

@@ -9,6 +9,7 @@ import libcst as cst
 
 from pytest_aiml.engine.context import ModuleContext, PendingFinding, call_argument, keyword_value, literal_string
 from pytest_aiml.engine.rule import Category, Effort, Example, FileRule, Priority
+from pytest_aiml.engine.walk import children
 
 # -- AIML541 preprocessing-fitted-outside-pipeline ------------------------------------------
 
@@ -109,7 +110,7 @@ def walk(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
     while stack:
         current = stack.pop()
         yield current
-        stack.extend(reversed(current.children))
+        stack.extend(reversed(children(current, whitespace=False)))
 
 
 @dataclass(eq=False, slots=True)

@@ -10,11 +10,13 @@ finding is kept.
 
 from __future__ import annotations
 
+import ast
 import re
 from dataclasses import dataclass
 
 import libcst as cst
 
+from pytest_aiml.engine.ast_facts import AstFacts, argument, unpacks_kwargs
 from pytest_aiml.engine.context import (
     ModuleContext,
     PendingFinding,
@@ -25,6 +27,7 @@ from pytest_aiml.engine.context import (
     literal_string,
 )
 from pytest_aiml.engine.rule import Category, Effort, Example, FileRule, Priority
+from pytest_aiml.engine.walk import walk
 from pytest_aiml.fixes.codemods import DataLoaderPinMemoryFixer
 
 #: Text that every module with GPU use contains; files without it are never parsed for these rules.
@@ -122,6 +125,91 @@ class GpuModuleRule(FileRule):
             self.context.pending.append(PendingFinding(self.code, deferred.node, deferred.message, deferred.statement))
 
 
+# -- ast candidate checks --------------------------------------------------------------
+# What the rules below need before libcst parses a file (see FileRule.candidate): each is a
+# looser version of the libcst check, so that a file it rules out has no finding.
+
+_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)
+_LOOPS = (ast.For, ast.AsyncFor, ast.While)
+
+
+def may_use_gpu(facts: AstFacts) -> bool:
+    """Tell whether ``GpuModuleRule`` may find GPU use in the module."""
+    # ast joins implicitly concatenated literals, whose pieces libcst checks one by one.
+    if any("cuda" in value for value in facts.strings):
+        return True
+    for node in facts.nodes(ast.Attribute):
+        if node.attr == "cuda" and any(name is None or name.startswith("torch.") for name in facts.resolutions(node)):
+            return True
+        if node.attr == "accelerator" and "torch.accelerator" in facts.resolutions(node):
+            return True
+    # libcst also reads a dotted import (``from torch.cuda import amp``) as attribute nodes.
+    for node in facts.nodes(ast.Import, ast.ImportFrom):
+        dotted = [alias.name for alias in node.names] if isinstance(node, ast.Import) else [node.module or ""]
+        if any(part in ("cuda", "accelerator") for name in dotted for part in name.split(".")[1:]):
+            return True
+    return any(_call_may_use_gpu(node, names) for node, names in facts.resolved_calls)
+
+
+def _call_may_use_gpu(node: ast.Call, names: frozenset[str | None]) -> bool:
+    if "accelerate.Accelerator" in names:
+        return True
+    accelerator = argument(node, None, "accelerator")
+    if isinstance(accelerator, ast.Constant) and accelerator.value in ("gpu", "cuda"):
+        return True
+    # ``gpus=0`` is no GPU, but ast cannot tell ``0`` from ``0x0``, which libcst counts as one.
+    gpus = argument(node, None, "gpus")
+    return gpus is not None and not (isinstance(gpus, ast.Constant) and gpus.value is None)
+
+
+def _is_int(expr: ast.expr | None, value: int) -> bool:
+    return isinstance(expr, ast.Constant) and type(expr.value) is int and expr.value == value
+
+
+def _inside(body: list[ast.stmt], skipped: tuple[type[ast.AST], ...]) -> list[ast.AST]:
+    """Return the nodes of a loop body, leaving out the nodes of the given kinds and everything below them."""
+    found: list[ast.AST] = []
+    stack: list[ast.AST] = list(body)
+    while stack:
+        node = stack.pop()
+        if isinstance(node, skipped):
+            continue
+        found.append(node)
+        stack.extend(ast.iter_child_nodes(node))
+    return found
+
+
+def _calls_backward(node: ast.AST) -> bool:
+    return isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "backward"
+
+
+def scan_loop(loop: ast.For | ast.AsyncFor | ast.While) -> tuple[bool, bool]:
+    """Return what :class:`LoopBody` needs on ``ast``: a backward pass in the body itself, and a host read each step.
+
+    Like ``LoopBody``, code under an ``if`` is not per-step, a backward pass in an inner loop
+    is not this loop's, and nested functions, classes and lambdas are left out.
+    """
+    backward = reads = False
+    stack: list[tuple[ast.AST, bool, bool]] = [(node, False, False) for node in loop.body]
+    while stack:
+        node, conditional, inner = stack.pop()
+        if isinstance(node, _SCOPES):
+            continue
+        if isinstance(node, ast.Call):
+            backward = backward or (not inner and _calls_backward(node))
+            func = node.func
+            sync = isinstance(func, ast.Attribute) and func.attr in SYNC_METHODS and not node.args and not node.keywords
+            printed = isinstance(func, ast.Name) and func.id == "print" and bool(node.args or node.keywords)
+            reads = reads or (not conditional and (sync or printed))
+        if isinstance(node, ast.If):
+            stack.append((node.test, conditional, inner))
+            stack.extend((child, True, inner) for child in [*node.body, *node.orelse])
+            continue
+        in_loop = inner or isinstance(node, _LOOPS)
+        stack.extend((child, conditional, in_loop) for child in ast.iter_child_nodes(node))
+    return backward, reads
+
+
 # -- loop analysis ---------------------------------------------------------------------
 
 SYNC_METHODS = frozenset({"item", "cpu", "numpy", "tolist"})
@@ -206,7 +294,7 @@ class LoopBody(StatementVisitor):
     @classmethod
     def of(cls, loop: cst.For | cst.While) -> LoopBody:
         scan = cls()
-        loop.body.visit(scan)
+        walk(loop.body, scan)
         return scan
 
     def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
@@ -231,11 +319,11 @@ class LoopBody(StatementVisitor):
         self._loops -= 1
 
     def visit_If(self, node: cst.If) -> bool:
-        node.test.visit(self)
+        walk(node.test, self)
         self._conditional += 1
-        node.body.visit(self)
+        walk(node.body, self)
         if node.orelse is not None:
-            node.orelse.visit(self)
+            walk(node.orelse, self)
         self._conditional -= 1
         return False
 
@@ -276,7 +364,7 @@ def names_in(expr: cst.CSTNode) -> set[str]:
             # ``len(loss)`` or ``loss.item()`` inside a print is not the tensor printed.
             return False
 
-    expr.visit(_Names())
+    walk(expr, _Names())
     return found
 
 
@@ -310,6 +398,13 @@ class DataLoaderUnderused(GpuModuleRule):
     def applies_to(cls, path: str, text: str) -> bool:
         return "DataLoader" in text and bool(GPU_TEXT.search(text))
 
+    has_candidate_check = True
+
+    @classmethod
+    def candidate(cls, facts: AstFacts) -> bool:
+        # Every report needs a torch DataLoader without workers or without pinned memory, in GPU code.
+        return any(_underused_loader(node, names) for node, names in facts.resolved_calls) and may_use_gpu(facts)
+
     def visit_Call(self, node: cst.Call) -> None:
         super().visit_Call(node)
         if self.context.qualified_name(node.func) not in _DATALOADERS or has_star_kwargs(node):
@@ -327,6 +422,16 @@ class DataLoaderUnderused(GpuModuleRule):
         else:
             return
         self.defer(node, f"DataLoader() in GPU code {problem}, so the GPU waits for its batches")
+
+
+def _underused_loader(node: ast.Call, names: frozenset[str | None]) -> bool:
+    """Tell whether a call may be a DataLoader that AIML451 reports."""
+    if names.isdisjoint(_DATALOADERS) or unpacks_kwargs(node):
+        return False
+    pin_memory = argument(node, 7, "pin_memory")
+    no_pinning = pin_memory is None or (isinstance(pin_memory, ast.Constant) and pin_memory.value is False)
+    workers = argument(node, 5, "num_workers")
+    return no_pinning or workers is None or _is_int(workers, 0)
 
 
 _TRAIN_PREFIX = (
@@ -410,6 +515,14 @@ class HostSyncInTrainingLoop(GpuModuleRule):
     @classmethod
     def applies_to(cls, path: str, text: str) -> bool:
         return ".backward(" in text and bool(GPU_TEXT.search(text))
+
+    has_candidate_check = True
+
+    @classmethod
+    def candidate(cls, facts: AstFacts) -> bool:
+        # Every report needs a loop that calls backward() itself and reads a tensor or prints
+        # outside any ``if`` on every iteration, in GPU code.
+        return any(all(scan_loop(loop)) for loop in facts.nodes(*_LOOPS)) and may_use_gpu(facts)
 
     def __init__(self, context: ModuleContext) -> None:
         super().__init__(context)
@@ -604,6 +717,15 @@ class PerSampleInferenceLoop(GpuModuleRule):
     def applies_to(cls, path: str, text: str) -> bool:
         return cls.matches_text(text) and bool(GPU_TEXT.search(text))
 
+    has_candidate_check = True
+
+    @classmethod
+    def candidate(cls, facts: AstFacts) -> bool:
+        # Every report needs a for loop without a backward pass whose own body (inner for loops and
+        # functions aside) calls something named like a model and builds a batch of one, in GPU code.
+        loops = facts.nodes(ast.For, ast.AsyncFor)
+        return any(_may_run_per_sample(loop, facts) for loop in loops) and may_use_gpu(facts)
+
     def visit_For(self, node: cst.For) -> None:
         targets = loop_targets(node.target)
         if not targets:
@@ -612,7 +734,7 @@ class PerSampleInferenceLoop(GpuModuleRule):
         if body.backward or body.nested_backward:
             return
         finder = _SampleCalls(self.context, targets)
-        node.body.visit(finder)
+        walk(node.body, finder)
         loop_names = ", ".join(sorted(targets))
         for call, model, statement in finder.calls:
             self.defer(
@@ -621,6 +743,43 @@ class PerSampleInferenceLoop(GpuModuleRule):
                 f"{loop_names}; batch the samples instead",
                 statement,
             )
+
+
+def _may_run_per_sample(loop: ast.For | ast.AsyncFor, facts: AstFacts) -> bool:
+    if not isinstance(loop.target, (ast.Name, ast.Tuple, ast.List)):
+        return False
+    if any(_calls_backward(node) for node in _inside(loop.body, _SCOPES)):
+        return False
+    nodes = _inside(loop.body, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.For, ast.AsyncFor))
+    calls = [node for node in nodes if isinstance(node, ast.Call) and (node.args or node.keywords)]
+    return any(_runs_model(call) for call in calls) and any(_batch_of_one(node, facts) for node in nodes)
+
+
+def _runs_model(call: ast.Call) -> bool:
+    """The ``ast`` version of :func:`model_callee`."""
+    func = call.func
+    if isinstance(func, ast.Attribute) and func.attr in _MODEL_METHODS:
+        func = func.value
+    if isinstance(func, ast.Attribute):
+        return _MODEL_NAME.search(func.attr) is not None
+    return isinstance(func, ast.Name) and _MODEL_NAME.search(func.id) is not None
+
+
+def _batch_of_one(node: ast.AST, facts: AstFacts) -> bool:
+    """Tell whether ``BatchOfOne.base`` may recognise the node: ``x[None]``, ``x.unsqueeze(0)``, ``x.view(1, ...)``."""
+    if isinstance(node, ast.Subscript):
+        first = node.slice.elts[0] if isinstance(node.slice, ast.Tuple) and node.slice.elts else node.slice
+        return (isinstance(first, ast.Constant) and first.value is None) or "numpy.newaxis" in facts.resolutions(first)
+    if not isinstance(node, ast.Call):
+        return False
+    func = node.func
+    if not facts.resolutions(func).isdisjoint({"torch.unsqueeze", "numpy.expand_dims"}):
+        return True
+    if isinstance(func, ast.Attribute) and func.attr == "unsqueeze":
+        return _is_int(argument(node, 0, "dim"), 0)
+    if isinstance(func, ast.Attribute) and func.attr in _RESHAPES:
+        return _is_int(argument(node, 0, None), 1)
+    return False
 
 
 class _SampleCalls(StatementVisitor):
@@ -678,7 +837,7 @@ def names_in_all(expr: cst.CSTNode) -> set[str]:
         def visit_Name(self, node: cst.Name) -> None:
             found.add(node.value)
 
-    expr.visit(_Names())
+    walk(expr, _Names())
     return found
 
 
@@ -767,6 +926,16 @@ class NoMixedPrecision(GpuModuleRule):
     def applies_to(cls, path: str, text: str) -> bool:
         return cls.matches_text(text) and bool(GPU_TEXT.search(text)) and not PRECISION_TEXT.search(text)
 
+    has_candidate_check = True
+
+    @classmethod
+    def candidate(cls, facts: AstFacts) -> bool:
+        # Every report needs, in GPU code, a loop that calls backward() itself, or a Lightning
+        # Trainer that requests a GPU without precision=.
+        loops = any(scan_loop(loop)[0] for loop in facts.nodes(*_LOOPS))
+        trainers = any(_float32_trainer(node, names) for node, names in facts.resolved_calls)
+        return (loops or trainers) and may_use_gpu(facts)
+
     def visit_For(self, node: cst.For) -> None:
         self._check_loop(node)
 
@@ -783,6 +952,12 @@ class NoMixedPrecision(GpuModuleRule):
             return
         if self._call_uses_gpu(node) and keyword_value(node, "precision") is None:
             self.defer(node, "Trainer() trains on the GPU without precision=, so Lightning uses float32")
+
+
+def _float32_trainer(node: ast.Call, names: frozenset[str | None]) -> bool:
+    if names.isdisjoint(_LIGHTNING_TRAINERS) or unpacks_kwargs(node) or argument(node, None, "precision") is not None:
+        return False
+    return _call_may_use_gpu(node, names)
 
 
 _FP32_LOOP = (

@@ -16,6 +16,7 @@ from pytest_aiml.engine.context import (
     literal_string,
 )
 from pytest_aiml.engine.rule import Category, Effort, Example, FileRule, Priority
+from pytest_aiml.engine.walk import walk
 from pytest_aiml.rules.flow import (
     Origin,
     ValueFlow,
@@ -172,7 +173,7 @@ def returned_parameters(context: ModuleContext, function: cst.FunctionDef) -> di
     for param in all_parameters(function):
         flow.bind(param.name, Origin(param.name.value))
     collector = _ReturnedParameters(flow)
-    function.body.visit(collector)
+    walk(function.body, collector)
     return collector.returned
 
 
@@ -289,7 +290,7 @@ class PromptInjection(FileRule):
         self._gradio_handlers: set[str] = set()
         if context.imports_any("gradio"):
             collector = _GradioHandlers(context)
-            context.module.visit(collector)
+            walk(context.module, collector)
             self._gradio_handlers = collector.names
 
     # -- sources of user text ---------------------------------------------------------

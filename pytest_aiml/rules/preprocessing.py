@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import reprlib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -10,6 +11,7 @@ from typing import Any
 
 import libcst as cst
 
+from pytest_aiml.engine.ast_facts import AstFacts
 from pytest_aiml.engine.constants import LiteralConstant, name_parts, same_value
 from pytest_aiml.engine.context import ModuleContext
 from pytest_aiml.engine.discovery import FileKind, is_test_path
@@ -87,6 +89,25 @@ class FitInServing(FileRule):
     )
     prefilter = ("fit(", "fit_transform(")
     applies_to_tests = False
+
+    has_candidate_check = True
+
+    @classmethod
+    def candidate(cls, facts: AstFacts) -> bool:
+        # Every report needs a fit method called on a known transformer: one the module builds from
+        # scikit-learn or category_encoders, or a receiver named like one (``scaler``, ``self.encoder``).
+        receivers = [
+            node.func.value
+            for node in facts.nodes(ast.Call)
+            if isinstance(node.func, ast.Attribute) and node.func.attr in FIT_METHODS
+        ]
+        if not receivers:
+            return False
+        if any(_builds_transformer(name) for name in facts.calls):
+            return True
+        names = [receiver.id if isinstance(receiver, ast.Name) else receiver.attr
+                 for receiver in receivers if isinstance(receiver, (ast.Name, ast.Attribute))]
+        return any(TRANSFORMER_NAME_PARTS.intersection(name_parts(name)) for name in names)
 
     def __init__(self, context: ModuleContext) -> None:
         super().__init__(context)
@@ -225,12 +246,18 @@ class FitInServing(FileRule):
             return None
         if name.startswith("builtins.") or name in _UNKNOWN_RESULT:
             return None
-        last = name.rsplit(".", 1)[-1]
-        if name.startswith("sklearn.") and last in STATEFUL_TRANSFORMERS:
+        if _builds_transformer(name):
+            last = name.rsplit(".", 1)[-1]
             return _FACTORY_CLASSES.get(last, last)
-        if name.startswith("category_encoders.") and last[:1].isupper():
-            return last
         return False
+
+
+def _builds_transformer(name: str) -> bool:
+    """Tell whether a call of this resolved name builds a stateful scikit-learn or category_encoders transformer."""
+    last = name.rsplit(".", 1)[-1]
+    if name.startswith("sklearn."):
+        return last in STATEFUL_TRANSFORMERS
+    return name.startswith("category_encoders.") and last[:1].isupper()
 
 
 _SKLEARN_API = "from fastapi import FastAPI\nfrom sklearn.preprocessing import StandardScaler\n\napp = FastAPI()\n"

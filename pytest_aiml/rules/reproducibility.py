@@ -9,6 +9,7 @@ one call or one class and apply to every module outside the tests.
 
 from __future__ import annotations
 
+import ast
 import re
 
 from dataclasses import dataclass, field
@@ -16,6 +17,7 @@ from pathlib import PurePosixPath
 
 import libcst as cst
 
+from pytest_aiml.engine.ast_facts import AstFacts, argument, callee_name, keyword_constant, unpacks_kwargs
 from pytest_aiml.engine.context import (
     ModuleContext,
     PendingFinding,
@@ -169,11 +171,32 @@ def seeding_helper_name(call: cst.Call, qualified: str | None) -> str | None:
         last = func.value
     else:
         return None
+    return last if is_seeding_helper(last, qualified) else None
+
+
+def is_seeding_helper(last: str, qualified: str | None) -> bool:
+    """Tell whether a call named ``last`` that resolves to ``qualified`` is a project's seeding helper."""
     if not any(word in last.lower() for word in HELPER_WORDS):
-        return None
-    if qualified is not None and qualified.split(".", 1)[0] in KNOWN_PACKAGES:
-        return None
-    return last
+        return False
+    return qualified is None or qualified.split(".", 1)[0] not in KNOWN_PACKAGES
+
+
+def seeded_by(qualified: str | None, last: str | None, method: bool, has_arguments: bool) -> frozenset[str]:
+    """Return the libraries a call seeds, from its resolved name, its last name and whether it has arguments.
+
+    ``method`` is true for a call made on an object (``generator.manual_seed(0)``).
+    The libcst visitor and the ``ast`` candidate checks both decide with this function.
+    """
+    if qualified in SEED_CALLS:
+        return SEED_CALLS[qualified] if has_arguments else frozenset()
+    if qualified in SEEDING_TRAINERS:
+        return ALL_LIBRARIES
+    if method and last in ("manual_seed", "manual_seed_all"):
+        # ``generator.manual_seed(0)`` or ``torch.cuda.manual_seed`` through an alias.
+        return frozenset({TORCH})
+    if last is not None and is_seeding_helper(last, qualified):
+        return ALL_LIBRARIES
+    return frozenset()
 
 
 @dataclass(slots=True)
@@ -188,16 +211,12 @@ class RandomnessFacts:
         if is_training_call(node):
             self.trains = True
         qualified = context.qualified_name(node.func)
-        if qualified in SEED_CALLS:
-            if node.args:
-                self.seeded |= SEED_CALLS[qualified]
-        elif qualified in SEEDING_TRAINERS:
-            self.seeded |= ALL_LIBRARIES
-        elif isinstance(node.func, cst.Attribute) and node.func.attr.value in ("manual_seed", "manual_seed_all"):
-            # ``generator.manual_seed(0)`` or ``torch.cuda.manual_seed`` through an alias.
-            self.seeded.add(TORCH)
-        elif seeding_helper_name(node, qualified) is not None:
-            self.seeded |= ALL_LIBRARIES
+        func = node.func
+        if isinstance(func, cst.Attribute):
+            last: str | None = func.attr.value
+        else:
+            last = func.value if isinstance(func, cst.Name) else None
+        self.seeded |= seeded_by(qualified, last, isinstance(func, cst.Attribute), bool(node.args))
         return qualified
 
 
@@ -262,50 +281,81 @@ def sklearn_class(qualified: str | None) -> str | None:
     return qualified.rsplit(".", 1)[-1]
 
 
+@dataclass(frozen=True, slots=True)
+class CallArguments:
+    """The facts about a call's arguments that the random-use check reads, taken from libcst or from ``ast``."""
+
+    present: bool
+    keywords: frozenset[str]
+    star_kwargs: bool
+    #: ``shuffle=True`` written literally.
+    shuffle: bool
+
+    @classmethod
+    def of(cls, node: cst.Call) -> CallArguments:
+        return cls(
+            present=bool(node.args),
+            keywords=frozenset(arg.keyword.value for arg in node.args if arg.keyword is not None),
+            star_kwargs=has_star_kwargs(node),
+            shuffle=is_true(keyword_value(node, "shuffle")),
+        )
+
+    @classmethod
+    def of_ast(cls, node: ast.Call) -> CallArguments:
+        return cls(
+            present=bool(node.args or node.keywords),
+            keywords=frozenset(keyword.arg for keyword in node.keywords if keyword.arg is not None),
+            star_kwargs=unpacks_kwargs(node),
+            shuffle=keyword_constant(node, "shuffle") is True,
+        )
+
+
+def random_library(qualified: str) -> str | None:
+    """Return the library a call of this name may draw from, depending on its arguments; None if it never draws."""
+    head, _, last = qualified.rpartition(".")
+    if qualified.startswith("torch."):
+        draws = (
+            (head == "torch" and last in _TORCH_RANDOM_FUNCTIONS)
+            or (head == "torch.nn.init" and last in _TORCH_RANDOM_INITS)
+            or (head == "torch.nn" and last in _TORCH_RANDOM_LAYERS)
+            or qualified in ("torch.utils.data.random_split", "torch.utils.data.RandomSampler")
+            or qualified in DATALOADERS
+        )
+        return TORCH if draws else None
+    if qualified.startswith(("torchvision.transforms.", "torchvision.transforms.v2.")) and last.startswith("Random"):
+        return TORCH
+    if head == "numpy.random":
+        return NUMPY if last not in _NUMPY_NON_DRAWS or last in ("default_rng", "RandomState") else None
+    if head == "random":
+        return RANDOM if last not in _RANDOM_NON_DRAWS or last == "Random" else None
+    if head == "tensorflow.random" and last not in ("set_seed", "Generator"):
+        return TENSORFLOW
+    if last in _KERAS_RANDOM_LAYERS and qualified.startswith(tuple(prefix + "layers." for prefix in _KERAS_PREFIXES)):
+        return TENSORFLOW
+    if sklearn_class(qualified) in RANDOM_ESTIMATORS:
+        return SKLEARN
+    return None
+
+
+def random_draw(qualified: str, library: str, arguments: CallArguments) -> tuple[str, str] | None:
+    """Return the library and a display name when a call of :func:`random_library` draws with these arguments."""
+    if qualified in DATALOADERS:
+        return (TORCH, f"{qualified}(shuffle=True)") if arguments.shuffle else None
+    if qualified in ("numpy.random.default_rng", "numpy.random.RandomState"):
+        return None if arguments.present else (NUMPY, f"{qualified}() without a seed")
+    if qualified == "random.Random":
+        return None if arguments.present else (RANDOM, "random.Random() without a seed")
+    if library == SKLEARN:
+        if "random_state" in arguments.keywords or arguments.star_kwargs:
+            return None
+        return SKLEARN, f"{sklearn_class(qualified)}() without random_state"
+    return library, f"{qualified}()"
+
+
 def _random_use(node: cst.Call, qualified: str) -> tuple[str, str] | None:
     """Return the library and a display name when the call draws random numbers or weights."""
-    head, _, last = qualified.rpartition(".")
-    call = f"{qualified}()"
-
-    if qualified.startswith("torch."):
-        if head == "torch" and last in _TORCH_RANDOM_FUNCTIONS:
-            return TORCH, call
-        if head == "torch.nn.init" and last in _TORCH_RANDOM_INITS:
-            return TORCH, call
-        if head == "torch.nn" and last in _TORCH_RANDOM_LAYERS:
-            return TORCH, call
-        if qualified in ("torch.utils.data.random_split", "torch.utils.data.RandomSampler"):
-            return TORCH, call
-        if qualified in DATALOADERS and is_true(keyword_value(node, "shuffle")):
-            return TORCH, f"{qualified}(shuffle=True)"
-        return None
-    if qualified.startswith(("torchvision.transforms.", "torchvision.transforms.v2.")) and last.startswith("Random"):
-        return TORCH, call
-
-    if head == "numpy.random":
-        if last not in _NUMPY_NON_DRAWS:
-            return NUMPY, call
-        if last in ("default_rng", "RandomState") and not node.args:
-            return NUMPY, f"{qualified}() without a seed"
-        return None
-
-    if head == "random":
-        if last not in _RANDOM_NON_DRAWS:
-            return RANDOM, call
-        if last == "Random" and not node.args:
-            return RANDOM, "random.Random() without a seed"
-        return None
-
-    if head == "tensorflow.random" and last not in ("set_seed", "Generator"):
-        return TENSORFLOW, call
-    for prefix in _KERAS_PREFIXES:
-        if qualified.startswith(prefix + "layers.") and last in _KERAS_RANDOM_LAYERS:
-            return TENSORFLOW, call
-
-    estimator = sklearn_class(qualified)
-    if estimator in RANDOM_ESTIMATORS and keyword_value(node, "random_state") is None and not has_star_kwargs(node):
-        return SKLEARN, f"{estimator}() without random_state"
-    return None
+    library = random_library(qualified)
+    return None if library is None else random_draw(qualified, library, CallArguments.of(node))
 
 
 #: The generator each library draws from, and how to seed it, for the message.
@@ -330,6 +380,33 @@ class _Use:
     node: cst.Call
     statement: cst.CSTNode | None
     display: str
+
+
+# -- ast candidate checks ----------------------------------------------------------------
+# What the rules below need before libcst parses a file (see FileRule.candidate). A library
+# counts as seeded, and determinism as requested, only when every name the call may resolve
+# to says so; anything else keeps the file.
+
+
+def may_train(facts: AstFacts) -> bool:
+    """Tell whether some call may be a training call in the sense of :func:`is_training_call`."""
+    names = facts.callee_names
+    return not names.isdisjoint(TRAINING_METHODS) or any(name.endswith("Trainer") for name in names)
+
+
+def surely_seeded(facts: AstFacts) -> frozenset[str]:
+    """Return the libraries that calls of the module seed, however their names resolve."""
+    seeded: set[str] = set()
+    for node, names in facts.resolved_calls:
+        method = isinstance(node.func, ast.Attribute)
+        last = callee_name(node.func)
+        present = bool(node.args or node.keywords)
+        seeded.update(frozenset.intersection(*(seeded_by(name, last, method, present) for name in names)))
+    return frozenset(seeded)
+
+
+def _is_false_constant(expr: ast.expr | None) -> bool:
+    return isinstance(expr, ast.Constant) and expr.value is False
 
 
 class EntryPointRule(FileRule):
@@ -372,6 +449,19 @@ class UnseededRandomness(EntryPointRule):
         "random", "rand", "torch", "Random", "KMeans", "MLP", "SGD", "Boosting", "Trees", "Bagging", "TSNE",
         "keras", "tensorflow",
     )
+
+    has_candidate_check = True
+
+    @classmethod
+    def candidate(cls, facts: AstFacts) -> bool:
+        # Every report needs a training call and a random draw from a library that no call seeds.
+        drawn = set()
+        for node, names in facts.resolved_calls:
+            for name in names:
+                library = None if name is None else random_library(name)
+                if library is not None and random_draw(name, library, CallArguments.of_ast(node)) is not None:
+                    drawn.add(library)
+        return bool(drawn) and may_train(facts) and not drawn <= surely_seeded(facts)
 
     def __init__(self, context: ModuleContext) -> None:
         super().__init__(context)
@@ -570,6 +660,16 @@ class DataLoaderShuffleWithoutGenerator(EntryPointRule):
     )
     prefilter = ("DataLoader", "RandomSampler")
 
+    has_candidate_check = True
+
+    @classmethod
+    def candidate(cls, facts: AstFacts) -> bool:
+        # Every report needs a shuffling DataLoader or a RandomSampler without generator=, a
+        # training call, and no call that seeds torch.
+        if not any(_unseeded_sampling(node, names) for node, names in facts.resolved_calls):
+            return False
+        return may_train(facts) and TORCH not in surely_seeded(facts)
+
     def __init__(self, context: ModuleContext) -> None:
         super().__init__(context)
         self._candidates: list[tuple[cst.Call, cst.CSTNode | None, str]] = []
@@ -690,6 +790,17 @@ LIGHTNING_TRAINERS = frozenset(
 _CUDNN = "torch.backends.cudnn."
 
 
+def _unseeded_sampling(node: ast.Call, names: frozenset[str | None]) -> bool:
+    """Tell whether a call may be a DataLoader or sampler that AIML523 reports."""
+    keywords = {keyword.arg for keyword in node.keywords}
+    if None in keywords or "generator" in keywords:
+        return False
+    if not names.isdisjoint(RANDOM_SAMPLERS):
+        return True
+    shuffles = keyword_constant(node, "shuffle") is True
+    return shuffles and "worker_init_fn" not in keywords and not names.isdisjoint(DATALOADERS)
+
+
 class DeterministicAlgorithmsNotRequested(EntryPointRule):
     """Flag a torch training entry point that never requests deterministic kernels."""
 
@@ -713,6 +824,36 @@ class DeterministicAlgorithmsNotRequested(EntryPointRule):
         "configuration switch if the deterministic kernels are too slow for every run."
     )
     prefilter = ("torch", "lightning")
+
+    has_candidate_check = True
+
+    @classmethod
+    def candidate(cls, facts: AstFacts) -> bool:
+        # A report needs cudnn.benchmark = True, or else a place to anchor it: a backward() call
+        # in a module that imports torch, or a Lightning Trainer without deterministic=True.
+        # A request for deterministic algorithms rules the file out only if it is one under every resolution.
+        assignments = [(target, node.value) for node in facts.nodes(ast.Assign) for target in node.targets]
+        benchmark = _CUDNN + "benchmark"
+        if any(
+            benchmark in facts.resolutions(target) and isinstance(value, ast.Constant) and value.value is True
+            for target, value in assignments
+        ):
+            return True
+        anchored = ("backward" in facts.callee_names and facts.may_import("torch")) or any(
+            not names.isdisjoint(LIGHTNING_TRAINERS) and not unpacks_kwargs(node) and not _asks_determinism(node)
+            for node, names in facts.resolved_calls
+        )
+        if not anchored:
+            return False
+        if any(all(_requests_determinism(node, name) for name in names) for node, names in facts.resolved_calls):
+            return False
+        for target, value in assignments:
+            names = facts.resolutions(target)
+            if names == {_CUDNN + "deterministic"} and not _is_false_constant(value):
+                return False
+            if names == {_CUDNN + "enabled"} and _is_false_constant(value):
+                return False
+        return True
 
     def __init__(self, context: ModuleContext) -> None:
         super().__init__(context)
@@ -784,6 +925,29 @@ class DeterministicAlgorithmsNotRequested(EntryPointRule):
             "or sets torch.backends.cudnn.deterministic = True"
         )
         self.context.pending.append(PendingFinding(self.code, node, message, statement))
+
+
+def _asks_determinism(trainer: ast.Call) -> bool:
+    """Tell whether a Lightning Trainer call passes ``deterministic=`` with something other than False."""
+    value = argument(trainer, None, "deterministic")
+    return value is not None and not _is_false_constant(value)
+
+
+def _requests_determinism(node: ast.Call, qualified: str | None) -> bool:
+    """Tell whether a call resolving to ``qualified`` counts as a request in AIML524's ``visit_Call``."""
+    if qualified == "torch.use_deterministic_algorithms":
+        mode = argument(node, 0, "mode")
+        return mode is not None and not _is_false_constant(mode)
+    if qualified in ("transformers.enable_full_determinism", "transformers.trainer_utils.enable_full_determinism"):
+        return True
+    if qualified in LIGHTNING_TRAINERS or qualified == "transformers.TrainingArguments":
+        value = argument(node, None, "deterministic" if qualified in LIGHTNING_TRAINERS else "full_determinism")
+        return (value is not None and not _is_false_constant(value)) or unpacks_kwargs(node)
+    if qualified in ("transformers.set_seed", "accelerate.utils.set_seed"):
+        value = argument(node, None, "deterministic")
+        return value is not None and not _is_false_constant(value)
+    last = callee_name(node.func)
+    return last is not None and is_seeding_helper(last, qualified)
 
 
 def _call_text(node: cst.Call) -> str:
@@ -1101,6 +1265,18 @@ class HyperparametersLeftDefault(FileRule):
         # rule reports is always written as its class name followed by a parenthesis.
         return cls.matches_text(text) and _CONSTRUCTOR_TEXT.search(text) is not None
 
+    has_candidate_check = True
+
+    @classmethod
+    def candidate(cls, facts: AstFacts) -> bool:
+        # Every report needs a constructor that leaves its key hyperparameters unset. A name
+        # that sets the learning rate silences the optimizers, and a search or a tuning
+        # package silences the estimators.
+        kinds = {_default_constructor(node, name) for node, names in facts.resolved_calls for name in names - {None}}
+        if "optimizer" in kinds and not _names_lr_setter(facts):
+            return True
+        return "estimator" in kinds and facts.callee_names.isdisjoint(SEARCHES) and not _surely_tuned(facts)
+
     def __init__(self, context: ModuleContext) -> None:
         super().__init__(context)
         self._searched = False
@@ -1200,6 +1376,43 @@ class HyperparametersLeftDefault(FileRule):
             found += [item for item in self._estimators if self._assigned.get(item[0]) not in self._base_learners]
         for node, statement, message in found:
             self.context.pending.append(PendingFinding(self.code, node, message, statement))
+
+
+def _default_constructor(node: ast.Call, qualified: str) -> str | None:
+    """Return "optimizer" or "estimator" when ``_check`` may report the call under this name, else None."""
+    last = qualified.rsplit(".", 1)[-1]
+    if qualified.startswith("torch.optim.") and last in TORCH_OPTIMIZERS:
+        params = argument(node, 0, "params")
+        if argument(node, 1, "lr") is not None or unpacks_kwargs(node) or params is None:
+            return None
+        # Parameter groups in a list may carry their own rates: libcst's check reads their keys.
+        grouped = isinstance(params, ast.Name) and "group" in params.id.lower()
+        return None if grouped else "optimizer"
+    if _keras_member(qualified, "optimizers") in KERAS_OPTIMIZERS:
+        named = argument(node, 0, "learning_rate") is not None or argument(node, None, "lr") is not None
+        return None if named or unpacks_kwargs(node) else "optimizer"
+    estimator = estimator_name(qualified)
+    if estimator in KEY_HYPERPARAMETER:
+        keyword, position = KEY_HYPERPARAMETER[estimator]
+        return None if argument(node, position, keyword) is not None or unpacks_kwargs(node) else "estimator"
+    if estimator in ESTIMATOR_HYPERPARAMETERS:
+        only_defaults = not node.args and all(keyword.arg in NON_HYPERPARAMETERS for keyword in node.keywords)
+        return "estimator" if only_defaults else None
+    return None
+
+
+def _names_lr_setter(facts: AstFacts) -> bool:
+    """Tell whether a name or attribute of the module names a learning-rate setter, as ``visit_Name`` finds them."""
+    names = [node.id for node in facts.nodes(ast.Name)] + [node.attr for node in facts.nodes(ast.Attribute)]
+    return any(word in name.lower() for name in names for word in LR_SETTING_WORDS)
+
+
+def _surely_tuned(facts: AstFacts) -> bool:
+    """Tell whether some name is imported only from a tuning package, so that ``imports_any`` is true at the end."""
+    def tuning(target: str) -> bool:
+        return any(target == package or target.startswith(package + ".") for package in TUNING_PACKAGES)
+
+    return any(all(tuning(target) for target in targets) for targets in facts.bindings.values())
 
 
 def _keras_member(qualified: str, package: str) -> str | None:

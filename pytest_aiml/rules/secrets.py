@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import libcst as cst
 
+from pytest_aiml.engine.ast_facts import AstFacts
 from pytest_aiml.engine.context import ModuleContext, call_argument, literal_string
 from pytest_aiml.engine.rule import Category, Effort, Example, FileRule, Priority
 
@@ -48,6 +49,12 @@ KEY_FORMATS: tuple[KeyFormat, ...] = (
 )
 AWS_ACCESS_KEY_ID = _key(r"(?:AKIA|ASIA)[0-9A-Z]{16}")
 AWS_SECRET_KEY = re.compile(r"[A-Za-z0-9/+=]{40}")
+#: The text that some literal of a file with a finding contains, checked on ``ast`` strings
+#: before libcst parses the file: a prefix of the formats above, or a run as long as the
+#: shortest of the unprefixed shapes below. An AWS secret alone is never reported, only
+#: beside an AKIA id.
+_KEY_PREFIXES = re.compile(r"sk-|hf_|r8_|gsk_|AIza|lsv2_|pcsk_|tgp_v1_|AKIA|ASIA")
+_UNPREFIXED_RUN = re.compile(r"[A-Za-z0-9]{32}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 #: Keys without a prefix: the whole literal must have this shape, and it must be bound
 #: to one of the names or client arguments below.
@@ -133,6 +140,14 @@ class HardcodedSecret(FileRule):
         "sk-", "hf_", "r8_", "gsk_", "AIza", "AKIA", "ASIA", "lsv2_", "pcsk_", "tgp_v1_",
         "WANDB_API_KEY", "wandb", "COHERE", "CO_API_KEY", "cohere", "MISTRAL", "istral", "PINECONE", "inecone",
     )
+
+    has_candidate_check = True
+
+    @classmethod
+    def candidate(cls, facts: AstFacts) -> bool:
+        # "wandb" and "sk-" are in many modules, but a key needs a literal with a key prefix
+        # or a run as long as the shortest unprefixed key shape.
+        return any(_KEY_PREFIXES.search(value) or _UNPREFIXED_RUN.search(value) for value in facts.strings)
 
     def __init__(self, context: ModuleContext) -> None:
         super().__init__(context)

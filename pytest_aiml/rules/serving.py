@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import ast
 import re
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
 import libcst as cst
 
+from pytest_aiml.engine.ast_facts import AstFacts, argument
 from pytest_aiml.engine.context import ModuleContext, call_argument, is_false, is_true
 from pytest_aiml.engine.discovery import MODEL_SUFFIXES
 from pytest_aiml.engine.rule import Category, Effort, Example, FileRule, Priority
+from pytest_aiml.engine.walk import walk
 from pytest_aiml.rules.flow import (
     SERVING_FUNCTION,
     SERVING_PATH_PART,
@@ -104,6 +107,8 @@ _MODEL_WORDS = frozenset(
 _FROM_PRETRAINED = PathArgument(0, "pretrained_model_name_or_path", local_only=True)
 _MLFLOW_LOAD = PathArgument(0, "model_uri", local_only=True)
 _BOOSTER_LOAD = PathArgument(0, "fname")
+#: Loader methods recognised by name alone, whatever object they are called on.
+_LOADER_METHODS = frozenset({"from_pretrained", "load_model"})
 PATH_BUILDERS = frozenset(
     {
         "pathlib.Path", "pathlib.PurePath", "pathlib.PosixPath", "pathlib.PurePosixPath", "pathlib.WindowsPath",
@@ -197,6 +202,15 @@ class HardcodedModelPath(FileRule):
     def applies_to(cls, path: str, text: str) -> bool:
         # A hardcoded path is a string literal: absolute, home or drive-rooted, or named like a model file.
         return cls.matches_text(text) and _PATH_LITERAL_TEXT.search(text) is not None
+
+    has_candidate_check = True
+
+    @classmethod
+    def candidate(cls, facts: AstFacts) -> bool:
+        # "load" and a path-like string are in most modules; only a call to a model loader is reported.
+        if not facts.calls.isdisjoint(MODEL_LOADERS) or not facts.callee_names.isdisjoint(_LOADER_METHODS):
+            return True
+        return any(name.startswith("mlflow.") and name.endswith(".load_model") for name in facts.calls)
 
     def __init__(self, context: ModuleContext) -> None:
         super().__init__(context)
@@ -619,7 +633,7 @@ class NoInputValidation(FileRule):
     def _helper_validates(self, name: str) -> bool:
         if name not in self._helpers_validate:
             scan = _ValidationScan(self.context, self.context.functions[name])
-            self.context.functions[name].visit(scan)
+            walk(self.context.functions[name], scan)
             self._helpers_validate[name] = scan.validates
         return self._helpers_validate[name]
 
@@ -711,7 +725,7 @@ def _rejects_data(node: cst.If, flow: ValueFlow) -> bool:
     if not _rejects(node.body):
         return False
     collector = _ExpressionNodes()
-    node.test.visit(collector)
+    walk(node.test, collector)
     return any(
         isinstance(expr, (cst.Name, cst.Attribute, cst.Call)) and flow.origin(expr) is not None
         for expr in collector.nodes
@@ -885,6 +899,43 @@ class InferenceWithoutNoGrad(FileRule):
         on_serving_path = any(SERVING_PATH_PART.search(part) for part in PurePosixPath(path).parts)
         return on_serving_path or cls.SERVING_TEXT.search(text) is not None
 
+    has_candidate_check = True
+
+    @classmethod
+    def candidate(cls, facts: AstFacts) -> bool:
+        # "torch" is in every torch module. A report needs a model call in a module that imports
+        # torch, inside a function that may be serving code. Lightning hooks, methods of torch
+        # modules and training functions are not, and neither is code under a context or decorator
+        # that surely disables autograd. The path may make every function serving code, so
+        # function names are not checked.
+        if not facts.may_import("torch"):
+            return False
+        assigned: set[str] = set()
+        for node in facts.nodes(ast.Assign):
+            value = node.value
+            while (
+                isinstance(value, ast.Call)
+                and isinstance(value.func, ast.Attribute)
+                and value.func.attr in _MODEL_SETUP_METHODS
+            ):
+                value = value.func.value
+            if isinstance(value, ast.Call):
+                assigned.update(key for target in node.targets if (key := cls._model_key(target)) is not None)
+        classes = {node.name for node in facts.tree.body if isinstance(node, ast.ClassDef)}
+        scan = _ModelCallScan(facts, assigned, classes)
+        # Calls at module level are never reported: only a function's calls are.
+        scan.visit(facts.tree, serving=False, model_internal=False, protected=False)
+        return scan.found
+
+    @staticmethod
+    def _model_key(expr: ast.expr) -> str | None:
+        """Return the key (``model``, ``self.model``) of a receiver that ``_torch_model_call`` accepts."""
+        if isinstance(expr, ast.Name):
+            return expr.id
+        if isinstance(expr, ast.Attribute) and isinstance(expr.value, ast.Name) and expr.value.id == "self":
+            return f"self.{expr.attr}"
+        return None
+
     def __init__(self, context: ModuleContext) -> None:
         super().__init__(context)
         self._serving_module = any(SERVING_PATH_PART.search(part) for part in PurePosixPath(context.path).parts)
@@ -1008,14 +1059,8 @@ class InferenceWithoutNoGrad(FileRule):
         """Tell whether a context manager or decorator turns autograd off (an unknown argument counts as off)."""
         call = expr if isinstance(expr, cst.Call) else None
         name = self.context.qualified_name(call.func if call else expr)
-        if name not in NO_GRAD_CONTEXTS or name == "torch.enable_grad":
-            return False
         argument = _first_argument(call) if call else None
-        if name.endswith("set_grad_enabled"):
-            return call is not None and not is_true(argument)
-        if name.endswith("inference_mode"):
-            return not is_false(argument)
-        return True
+        return disables_grad(name, call is not None, is_true(argument), is_false(argument))
 
     def _model_kind(self, value: cst.BaseExpression) -> bool | None:
         """Return True for a value that is a torch model, False for a known non-torch model, None if unknown."""
@@ -1068,6 +1113,102 @@ class InferenceWithoutNoGrad(FileRule):
         if kind or _TORCH_MODEL_NAME.search(identifier):
             return key + suffix
         return None
+
+
+class _ModelCallScan:
+    """The ``ast`` side of AIML203's candidate check: looks for a model call the rule may report.
+
+    It walks the module as the rule's visitor does and leaves a call out only where the
+    visitor surely leaves it out too.
+    """
+
+    def __init__(self, facts: AstFacts, assigned: set[str], classes: set[str]) -> None:
+        self.facts = facts
+        #: ``model`` and ``self.model`` keys assigned from a call somewhere in the module.
+        self.assigned = assigned
+        #: Module-level classes: calling one builds an object.
+        self.classes = classes
+        #: Classes that surely subclass a torch module, in the order they are defined.
+        self.torch_classes: set[str] = set()
+        self.found = False
+
+    def visit(self, node: ast.AST, *, serving: bool, model_internal: bool, protected: bool) -> None:
+        """Visit the children of ``node``, where ``serving`` is true if the innermost function may be serving code."""
+        for child in ast.iter_child_nodes(node):
+            if self.found:
+                return
+            inner_serving, inner_internal, inner_protected = serving, model_internal, protected
+            if isinstance(child, ast.ClassDef):
+                inner_internal = any(self._surely_torch_base(base) for base in child.bases)
+                if inner_internal:
+                    self.torch_classes.add(child.name)
+            elif isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                trains = any(
+                    isinstance(call.func, ast.Attribute) and call.func.attr == "backward" for call in _own_calls(child)
+                )
+                inner_serving = child.name not in _LIGHTNING_HOOKS and not model_internal and not trains
+                inner_protected = protected or any(self._surely_disables(item) for item in child.decorator_list)
+            elif isinstance(child, (ast.With, ast.AsyncWith)):
+                inner_protected = protected or any(self._surely_disables(item.context_expr) for item in child.items)
+            elif isinstance(child, ast.Call) and serving and not protected and self._model_call(child):
+                self.found = True
+                return
+            self.visit(child, serving=inner_serving, model_internal=inner_internal, protected=inner_protected)
+
+    def _model_call(self, call: ast.Call) -> bool:
+        func = call.func
+        receiver = func.value if isinstance(func, ast.Attribute) and func.attr == "forward" else func
+        key = InferenceWithoutNoGrad._model_key(receiver)
+        if key is None:
+            return False
+        if isinstance(receiver, ast.Name):
+            # Calling a class or a name imported for the whole module builds an object.
+            if receiver.id in self.classes or None not in self.facts.resolutions(receiver):
+                return False
+        return key in self.assigned or _TORCH_MODEL_NAME.search(key.removeprefix("self.")) is not None
+
+    def _surely_torch_base(self, base: ast.expr) -> bool:
+        if isinstance(base, ast.Name) and base.id in self.torch_classes:
+            return True
+        names = self.facts.resolutions(base)
+        return None not in names and names <= TORCH_MODULE_BASES
+
+    def _surely_disables(self, expr: ast.expr) -> bool:
+        """Tell whether ``_disables_grad`` holds for a context manager or decorator however its name resolves."""
+        call = expr if isinstance(expr, ast.Call) else None
+        names = self.facts.resolutions(call.func if call else expr)
+        mode = argument(call, 0, "mode") if call else None
+        literal = mode.value if isinstance(mode, ast.Constant) else None
+        return all(disables_grad(name, call is not None, literal is True, literal is False) for name in names)
+
+
+def disables_grad(name: str | None, called: bool, mode_true: bool, mode_false: bool) -> bool:
+    """Tell whether a context manager or decorator of this name turns autograd off.
+
+    ``called`` is true for a call (``torch.no_grad()``), and the other two for a first argument
+    that is the literal True or False. An unknown argument counts as off.
+    """
+    if name not in NO_GRAD_CONTEXTS or name == "torch.enable_grad":
+        return False
+    if name.endswith("set_grad_enabled"):
+        return called and not mode_true
+    if name.endswith("inference_mode"):
+        return not mode_false
+    return True
+
+
+def _own_calls(function: ast.FunctionDef | ast.AsyncFunctionDef) -> list[ast.Call]:
+    """Return the calls that run in the function itself, leaving out those of nested functions."""
+    found: list[ast.Call] = []
+    stack: list[ast.AST] = list(ast.iter_child_nodes(function))
+    while stack:
+        node = stack.pop()
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            continue
+        if isinstance(node, ast.Call):
+            found.append(node)
+        stack.extend(ast.iter_child_nodes(node))
+    return found
 
 
 def _first_argument(call: cst.Call) -> cst.BaseExpression | None:

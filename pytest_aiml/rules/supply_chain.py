@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import ast
 import re
 from dataclasses import dataclass
 
 import libcst as cst
 
+from pytest_aiml.engine.ast_facts import AstFacts, argument, unpacks_kwargs
 from pytest_aiml.engine.context import ModuleContext, call_argument, has_star_kwargs, is_true, keyword_value
 from pytest_aiml.engine.rule import Category, Effort, Example, FileRule, Priority
 from pytest_aiml.rules.flow import all_parameters, dotted_text
@@ -118,6 +120,25 @@ class UnpinnedHubDownload(FileRule):
         "SentenceTransformer", "CrossEncoder",
     )
 
+    has_candidate_check = True
+
+    @classmethod
+    def candidate(cls, facts: AstFacts) -> bool:
+        # "pipeline" and "load_dataset" are common words. A report needs a Hub call whose arguments
+        # include a string (the repository id) and whose revision is missing, None or a string.
+        constants = _string_names(facts)
+        for node, names in facts.resolved_calls:
+            pretrained = isinstance(node.func, ast.Attribute) and node.func.attr == "from_pretrained"
+            if not pretrained and names.isdisjoint(HUB_CALLS):
+                continue
+            local_only = argument(node, None, "local_files_only")
+            if isinstance(local_only, ast.Constant) and local_only.value is True:
+                continue
+            values = [*node.args, *(keyword.value for keyword in node.keywords)]
+            if any(_may_be_string(value, constants) for value in values) and _may_report_revision(node, constants):
+                return True
+        return False
+
     def __init__(self, context: ModuleContext) -> None:
         super().__init__(context)
         #: Parameter names of the enclosing functions, which shadow module-level constants.
@@ -195,6 +216,34 @@ class UnpinnedHubDownload(FileRule):
         if isinstance(expr, cst.Name) and any(expr.value in names for names in self._parameters):
             return None
         return self.context.string_value(expr)
+
+
+def _string_names(facts: AstFacts) -> frozenset[str]:
+    """Names bound to a string literal somewhere: a superset of ModuleContext's module-level constants."""
+    return frozenset(
+        target.id
+        for node in facts.nodes(ast.Assign, ast.AnnAssign)
+        if isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)
+        for target in (node.targets if isinstance(node, ast.Assign) else [node.target])
+        if isinstance(target, ast.Name)
+    )
+
+
+def _may_be_string(expr: ast.expr, constants: frozenset[str]) -> bool:
+    """Tell whether ``context.string_value`` may read a string from ``expr``: a literal or a string constant."""
+    return (isinstance(expr, ast.Constant) and isinstance(expr.value, str)) or (
+        isinstance(expr, ast.Name) and expr.id in constants
+    )
+
+
+def _may_report_revision(node: ast.Call, constants: frozenset[str]) -> bool:
+    """Tell whether ``_check_revision`` may report the call's revision: missing, None, or a string not a full hash."""
+    revision = argument(node, None, "revision")
+    if revision is None:
+        return not unpacks_kwargs(node)
+    if isinstance(revision, ast.Constant):
+        return revision.value is None or (isinstance(revision.value, str) and not COMMIT_HASH.fullmatch(revision.value))
+    return isinstance(revision, ast.Name) and revision.id in constants
 
 
 COMMIT = "3f2c9d1b7a4e6c8d0b1a2f3e4d5c6b7a8f9e0d1c"

@@ -9,13 +9,15 @@ silent where a value could be something else.
 
 from __future__ import annotations
 
+import ast
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import libcst as cst
 
-from pytest_aiml.engine.ast_facts import AstFacts
+from pytest_aiml.engine.ast_facts import AstFacts, keyword_constant
+from pytest_aiml.engine.ast_facts import callee_name as ast_callee_name
 from pytest_aiml.engine.context import (
     ModuleContext,
     call_argument,
@@ -26,6 +28,7 @@ from pytest_aiml.engine.context import (
     keyword_value,
 )
 from pytest_aiml.engine.rule import Category, Effort, Example, FileRule, Priority
+from pytest_aiml.engine.walk import children
 from pytest_aiml.fixes.codemods import TensorConstructorFixer, ZeroGradSetToNoneFixer
 from pytest_aiml.rules.flow import all_parameters, callee_name
 
@@ -38,22 +41,22 @@ _KERAS_PACKAGES = ("keras", "tensorflow", "tf_keras")
 
 def walk(node: cst.CSTNode) -> Iterator[tuple[cst.CSTNode, bool]]:
     """Yield every node below ``node`` in source order, with whether it sits in a nested def, class or lambda."""
-    stack: list[tuple[cst.CSTNode, bool]] = [(child, False) for child in reversed(node.children)]
+    stack: list[tuple[cst.CSTNode, bool]] = [(child, False) for child in reversed(children(node, whitespace=False))]
     while stack:
         current, nested = stack.pop()
         yield current, nested
         inner = nested or isinstance(current, _SCOPES)
-        stack.extend((child, inner) for child in reversed(current.children))
+        stack.extend((child, inner) for child in reversed(children(current, whitespace=False)))
 
 
 def own_nodes(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
     """Yield the nodes below ``node`` that run in its own scope, leaving out nested defs, classes and lambdas."""
-    stack = list(reversed(node.children))
+    stack = list(reversed(children(node, whitespace=False)))
     while stack:
         current = stack.pop()
         yield current
         if not isinstance(current, _SCOPES):
-            stack.extend(reversed(current.children))
+            stack.extend(reversed(children(current, whitespace=False)))
 
 
 def method_name(call: cst.Call) -> str | None:
@@ -363,6 +366,37 @@ def eval_switch(call: cst.Call) -> str | None:
     return target
 
 
+def is_ast_eval_switch(call: ast.Call) -> bool:
+    """Tell whether an ``ast`` call has the form :func:`eval_switch` accepts, whatever model it names."""
+    if not isinstance(call.func, ast.Attribute):
+        return False
+    if call.func.attr == "eval":
+        return not call.args and not call.keywords
+    if call.func.attr != "train":
+        return False
+    first = call.args[0] if call.args else None
+    return (isinstance(first, ast.Constant) and first.value is False) or keyword_constant(call, "mode") is False
+
+
+_AST_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)
+
+
+def ast_own_calls(scope: ast.AST) -> Iterator[ast.Call]:
+    """Yield the calls that run in the scope of a module or function, as :func:`own_nodes` walks it.
+
+    Nested functions, classes and lambdas are left out. A function's decorators and
+    defaults are included, which only adds calls.
+    """
+    stack = list(ast.iter_child_nodes(scope))
+    while stack:
+        node = stack.pop()
+        if isinstance(node, _AST_SCOPES):
+            continue
+        if isinstance(node, ast.Call):
+            yield node
+        stack.extend(ast.iter_child_nodes(node))
+
+
 @dataclass(slots=True)
 class _ScopeEvent:
     """A call of interest in a function body, in source order, with the blocks that enclose it."""
@@ -411,6 +445,32 @@ class EvalModeNotRestored(CallFlaggingRule):
     def applies_to(cls, path: str, text: str) -> bool:
         return cls.matches_text(text) and "backward" in text
 
+    has_candidate_check = True
+
+    @classmethod
+    def candidate(cls, facts: AstFacts) -> bool:
+        # Every report flags an eval switch, or a call of a same-file function that makes one,
+        # in a scope (the module or one function, nested definitions left out) that also calls
+        # ``.backward()``. A script whose train() back-propagates and whose test() calls
+        # model.eval() has no such scope.
+        if facts.callee_names.isdisjoint(_BACKWARD_NAMES):
+            return False
+        scopes = [facts.tree, *facts.nodes(ast.FunctionDef, ast.AsyncFunctionDef)]
+        own_calls = {id(scope): list(ast_own_calls(scope)) for scope in scopes}
+        switching = {
+            scope.name for scope in scopes
+            if not isinstance(scope, ast.Module) and any(is_ast_eval_switch(call) for call in own_calls[id(scope)])
+        }
+        for calls in own_calls.values():
+            back_propagates = any(
+                isinstance(call.func, ast.Attribute) and call.func.attr in _BACKWARD_NAMES for call in calls
+            )
+            if back_propagates and any(
+                is_ast_eval_switch(call) or ast_callee_name(call.func) in switching for call in calls
+            ):
+                return True
+        return False
+
     def __init__(self, context: ModuleContext) -> None:
         super().__init__(context)
         self._class_methods: list[dict[str, cst.FunctionDef]] = []
@@ -456,7 +516,7 @@ class EvalModeNotRestored(CallFlaggingRule):
             if isinstance(node, cst.Assign) and is_false(node.value):
                 if any(isinstance(t.target, cst.Attribute) and t.target.attr.value == "requires_grad" for t in node.targets):
                     freezes = True
-            for child in node.children:
+            for child in children(node, whitespace=False):
                 visit(child, blocks, loops, no_grad)
             if isinstance(node, cst.Call):
                 # After the children: ``net(x)`` runs before the ``.backward()`` called on its result.
@@ -464,7 +524,7 @@ class EvalModeNotRestored(CallFlaggingRule):
                 if method_name(node) == "requires_grad_" and any(is_false(arg.value) for arg in node.args):
                     freezes = True
 
-        body = scope.body if isinstance(scope, cst.Module) else scope.body.children
+        body = scope.body if isinstance(scope, cst.Module) else children(scope.body, whitespace=False)
         for child in body:
             visit(child, (id(scope),), (), False)
         return events, freezes
@@ -831,6 +891,41 @@ def _has_call_text(text: str, pattern: re.Pattern[str]) -> bool:
     return False
 
 
+#: The tensor methods ``as_log_call`` accepts: ``p.log()``, ``p.log2()``, ``p.log10()``.
+_LOG_METHODS = frozenset({"log", "log2", "log10"})
+#: The callee names of the calls in ``_SUM_FUNCTIONS`` and of the method ``x.sum()``.
+_SUM_NAMES = frozenset({"sum", "fsum", "reduce_sum"})
+
+
+def ast_log_arguments(facts: AstFacts, functions: frozenset[str], methods: frozenset[str]) -> Iterator[ast.expr]:
+    """Yield what each log call of the module takes the log of, for every call :func:`as_log_call` could accept.
+
+    The function form (``torch.log(x)``, resolved through the imports) gives its first
+    positional argument. The method form (``x.log()``, without arguments) gives its receiver,
+    whatever the receiver resolves to: libcst resolves a nested import only once its
+    traversal has passed it, so ``np.log()`` may be a method call there.
+    """
+    for call in facts.nodes(ast.Call):
+        if facts.resolves_to(call.func, functions) and call.args and not isinstance(call.args[0], ast.Starred):
+            yield call.args[0]
+        if isinstance(call.func, ast.Attribute) and call.func.attr in methods and not call.args and not call.keywords:
+            yield call.func.value
+
+
+def is_ast_sum_call(facts: AstFacts, expr: ast.expr) -> bool:
+    """Tell whether an ``ast`` expression is a call that may be ``torch.sum(x)``, ``np.sum(x)`` or ``x.sum()``."""
+    return isinstance(expr, ast.Call) and (
+        ast_callee_name(expr.func) in _SUM_NAMES or facts.resolves_to(expr.func, _SUM_FUNCTIONS)
+    )
+
+
+def ast_unsubscripted(expr: ast.expr) -> ast.expr:
+    """Return ``p`` for ``p[..., 0]``, as the libcst checks strip subscripts before they look at a value."""
+    while isinstance(expr, ast.Subscript):
+        expr = expr.value
+    return expr
+
+
 @dataclass(frozen=True, slots=True)
 class LogCall:
     """A logarithm call in either form: ``torch.log(x)`` or the method ``x.log()``."""
@@ -855,7 +950,7 @@ def as_log_call(call: cst.Call, context: ModuleContext) -> LogCall | None:
             # ``math.log(x, base)`` takes a base; a call with more arguments is not plain ``log(x)``.
             return None
         return LogCall(call, _library(qualified), first[0].value, qualified in _NATURAL_LOG)
-    if qualified is None and method_name(call) in ("log", "log2", "log10") and not call.args:
+    if qualified is None and method_name(call) in _LOG_METHODS and not call.args:
         # ``probs.log()``: a tensor method. ``logger.log()`` always takes arguments.
         return LogCall(call, "torch", receiver(call), method_name(call) == "log")  # type: ignore[arg-type]
     return None
@@ -913,6 +1008,41 @@ _PROBABILITY_FUNCTIONS = frozenset(
     }
 )
 _PROBABILITY_METHODS = frozenset({"softmax", "sigmoid", "predict_proba"})
+#: Methods whose result keeps the zeros of their receiver: a gathered or reshaped softmax output can be 0 too.
+_ZERO_KEEPING_METHODS = frozenset(
+    {"gather", "index_select", "take_along_dim", "squeeze", "unsqueeze", "view", "reshape", "flatten"}
+)
+#: The callee names ``_zero_source`` looks through or stops at.
+_ZERO_SOURCE_CALLEES = _PROBABILITY_METHODS | _ZERO_KEEPING_METHODS
+
+
+def may_be_zero_ast(facts: AstFacts, expr: ast.expr) -> bool:
+    """Tell whether ``UnmaskedLog._zero_source`` could describe an ``ast`` expression as a value that can be zero.
+
+    Any name may be bound to such a value, so a name counts. A call counts when it is a
+    softmax, sigmoid or predict_proba, or a method that keeps its receiver's zeros. A
+    division counts when its numerator is a difference, its denominator a sum, or either
+    side counts itself.
+    """
+    expr = ast_unsubscripted(expr)
+    if isinstance(expr, ast.Name):
+        return True
+    if isinstance(expr, ast.Call):
+        return (
+            ast_callee_name(expr.func) in _ZERO_SOURCE_CALLEES
+            or facts.resolves_to(expr.func, _PROBABILITY_FUNCTIONS)
+        )
+    if not isinstance(expr, ast.BinOp) or not isinstance(expr.op, ast.Div):
+        return False
+    if isinstance(expr.left, ast.BinOp) and isinstance(expr.left.op, ast.Sub):
+        return True
+    return (
+        is_ast_sum_call(facts, ast_unsubscripted(expr.right))
+        or may_be_zero_ast(facts, expr.left)
+        or may_be_zero_ast(facts, expr.right)
+    )
+
+
 _LOG_PROBABILITY_ALTERNATIVE = {"softmax": "log_softmax", "sigmoid": "logsigmoid (torch.nn.functional.logsigmoid)"}
 
 
@@ -941,6 +1071,30 @@ class UnmaskedLog(FileRule):
     @classmethod
     def applies_to(cls, path: str, text: str) -> bool:
         return cls.matches_text(text) and _has_call_text(text, _LOG_CALL_TEXT)
+
+    has_candidate_check = True
+
+    @classmethod
+    def candidate(cls, facts: AstFacts) -> bool:
+        # A report needs a log call whose argument has a shape that ``_zero_source`` describes.
+        # Each description ends in a value of the module that can be zero: a softmax, sigmoid or
+        # predict_proba output, or a division whose numerator is a difference or whose denominator is a sum.
+        if not any(
+            may_be_zero_ast(facts, argument) for argument in ast_log_arguments(facts, _LOG_FUNCTIONS, _LOG_METHODS)
+        ):
+            return False
+        if not facts.callee_names.isdisjoint(_PROBABILITY_METHODS):
+            return True
+        if not facts.calls.isdisjoint(_PROBABILITY_FUNCTIONS):
+            return True
+        return any(
+            isinstance(node.op, ast.Div)
+            and (
+                (isinstance(node.left, ast.BinOp) and isinstance(node.left.op, ast.Sub))
+                or is_ast_sum_call(facts, ast_unsubscripted(node.right))
+            )
+            for node in facts.nodes(ast.BinOp)
+        )
 
     def __init__(self, context: ModuleContext) -> None:
         super().__init__(context)
@@ -983,7 +1137,7 @@ class UnmaskedLog(FileRule):
             method = method_name(expr)
             if qualified is None and method in _PROBABILITY_METHODS:
                 return "a predict_proba output" if method == "predict_proba" else f"a {method} output"
-            if qualified is None and method in ("gather", "index_select", "take_along_dim", "squeeze", "unsqueeze", "view", "reshape", "flatten"):
+            if qualified is None and method in _ZERO_KEEPING_METHODS:
                 return self._zero_source(receiver(expr), follow_names)  # type: ignore[arg-type]
             return None
         if isinstance(expr, cst.BinaryOperation) and isinstance(expr.operator, cst.Divide):
@@ -1043,6 +1197,11 @@ UnmaskedLog.INVALID = (
     Example("import numpy as np\n\ndef kl(counts, q):\n    return np.sum(counts * np.log(counts / counts.sum() / q))\n", lines=(4,)),
     Example("import torch\n\ndef nll(logits, y):\n    return -logits.softmax(-1).log()[y]\n", lines=(4,)),
     Example(
+        "import numpy as np\nfrom scipy.special import expit\n\ndef log_likelihood(scores):\n"
+        "    return np.log(expit(scores)).sum()\n",
+        lines=(5,),
+    ),
+    Example(
         "import numpy as np\n\ndef log_loss(clf, X):\n    return -np.log(clf.predict_proba(X)[:, 1]).mean()\n",
         lines=(4,),
     ),
@@ -1059,6 +1218,18 @@ UnmaskedLog.INVALID = (
 
 
 _SOFTPLUS = {"torch": "torch.nn.functional.softplus(z)", "tf.math": "tf.math.softplus(z)"}
+
+
+def is_ast_one(expr: ast.expr) -> bool:
+    """Tell whether an ``ast`` expression is the number 1 (``1`` or ``1.0``), as :func:`is_number` reads it."""
+    return isinstance(expr, ast.Constant) and isinstance(expr.value, (int, float)) and expr.value == 1
+
+
+def is_ast_exp_call(facts: AstFacts, expr: ast.expr) -> bool:
+    """Tell whether an ``ast`` expression is a call that may be ``torch.exp(x)`` or ``x.exp()``."""
+    return isinstance(expr, ast.Call) and (
+        ast_callee_name(expr.func) == "exp" or facts.resolves_to(expr.func, _EXP_FUNCTIONS)
+    )
 
 
 class ImpreciseLogExp(FileRule):
@@ -1088,6 +1259,22 @@ class ImpreciseLogExp(FileRule):
         if not cls.matches_text(text):
             return False
         return _has_call_text(text, _LOG_CALL_TEXT) or _has_call_text(text, _EXP_CALL_TEXT)
+
+    has_candidate_check = True
+
+    @classmethod
+    def candidate(cls, facts: AstFacts) -> bool:
+        # Every report is a natural log of an addition (``log(1 + x)``, ``log(exp(a) + exp(b))``)
+        # or of a sum call (``log(sum(exp(x)))``), or an exp call minus the number 1.
+        for argument in ast_log_arguments(facts, _NATURAL_LOG, frozenset({"log"})):
+            if isinstance(argument, ast.BinOp) and isinstance(argument.op, ast.Add):
+                return True
+            if is_ast_sum_call(facts, argument):
+                return True
+        return any(
+            isinstance(node.op, ast.Sub) and is_ast_one(node.right) and is_ast_exp_call(facts, node.left)
+            for node in facts.nodes(ast.BinOp)
+        )
 
     def visit_Call(self, node: cst.Call) -> None:
         log = as_log_call(node, self.context)
@@ -1689,7 +1876,7 @@ class NumpyInForward(FileRule):
                 return True
             if isinstance(node, _SCOPES):
                 continue
-            stack.extend(node.children)
+            stack.extend(children(node, whitespace=False))
         return False
 
 
@@ -1755,6 +1942,17 @@ NumpyInForward.INVALID = (
 #: Calls whose result is array data, never a size: what ``torch.Tensor(...)`` then copies.
 _DATA_CALLS = frozenset({"numpy.array", "numpy.asarray", "numpy.stack", "numpy.concatenate", "builtins.list", "numpy.vstack", "numpy.hstack"})
 _DATA_METHODS = frozenset({"tolist", "to_numpy", "numpy"})
+#: The callee names of ``_DATA_CALLS`` and ``_DATA_METHODS``.
+_DATA_CALLEE_NAMES = frozenset({name.rsplit(".", 1)[-1] for name in _DATA_CALLS}) | _DATA_METHODS
+
+
+def is_ast_data(facts: AstFacts, expr: ast.expr) -> bool:
+    """Tell whether an ``ast`` expression may be what ``TensorConstructor._is_data`` takes for array data."""
+    if isinstance(expr, (ast.List, ast.ListComp, ast.Tuple)):
+        return True
+    if isinstance(expr, ast.Call):
+        return ast_callee_name(expr.func) in _DATA_CALLEE_NAMES or facts.resolves_to(expr.func, _DATA_CALLS)
+    return isinstance(expr, ast.Attribute) and expr.attr == "values"
 
 
 class TensorConstructor(FileRule):
@@ -1779,6 +1977,25 @@ class TensorConstructor(FileRule):
     prefilter = ("Tensor(",)
     fixer = TensorConstructorFixer
     applies_to_tests = False
+    has_candidate_check = True
+
+    @classmethod
+    def candidate(cls, facts: AstFacts) -> bool:
+        # Every report is a call of torch.Tensor with one plain positional argument that is data
+        # or a name, and a name counts when some assignment of the module binds it to data.
+        # The text "Tensor(" also matches the size form torch.Tensor(3, 4) and FloatTensor(...).
+        arguments = [
+            call.args[0] for call in facts.calls_to(frozenset({"torch.Tensor"}))
+            if len(call.args) == 1 and not call.keywords and not isinstance(call.args[0], ast.Starred)
+        ]
+        if any(is_ast_data(facts, argument) for argument in arguments):
+            return True
+        names = {argument.id for argument in arguments if isinstance(argument, ast.Name)}
+        return any(
+            isinstance(target, ast.Name) and target.id in names and is_ast_data(facts, node.value)
+            for node in facts.nodes(ast.Assign)
+            for target in node.targets
+        )
 
     def __init__(self, context: ModuleContext) -> None:
         super().__init__(context)
@@ -1946,6 +2163,8 @@ _FACTORY_NAMES = (
     "logspace", "eye", "tril_indices", "triu_indices",
 )
 _TENSOR_FACTORIES = frozenset(f"torch.{name}" for name in _FACTORY_NAMES)
+#: The methods ``TensorMovedInLoop._is_move`` accepts as a move to a device.
+_MOVE_METHODS = frozenset({"to", "cuda"})
 _DEVICE_NAME = re.compile(r"device|gpu|cuda|rank|(^|_)dev($|_)", re.IGNORECASE)
 
 
@@ -1974,6 +2193,29 @@ class TensorMovedInLoop(CallFlaggingRule):
     @classmethod
     def applies_to(cls, path: str, text: str) -> bool:
         return cls.matches_text(text) and any(f"{name}(" in text for name in _FACTORY_NAMES)
+
+    has_candidate_check = True
+
+    @classmethod
+    def candidate(cls, facts: AstFacts) -> bool:
+        # Every report needs one loop that contains both a torch factory call without
+        # ``device=`` (or ``**kwargs``) and a ``.to(...)`` or ``.cuda()`` call, because the moved
+        # tensor is that factory call or a name the same loop binds to it.
+        if facts.callee_names.isdisjoint(_MOVE_METHODS):
+            return False
+        factories = {
+            id(call) for call in facts.calls_to(_TENSOR_FACTORIES)
+            if not any(keyword.arg in ("device", None) for keyword in call.keywords)
+        }
+        if not factories:
+            return False
+        for loop in facts.nodes(ast.For, ast.AsyncFor, ast.While):
+            calls = [node for node in ast.walk(loop) if isinstance(node, ast.Call)]
+            if any(id(call) in factories for call in calls) and any(
+                isinstance(call.func, ast.Attribute) and call.func.attr in _MOVE_METHODS for call in calls
+            ):
+                return True
+        return False
 
     def visit_For(self, node: cst.For) -> None:
         self._check_loop(node)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ast
 
-from pytest_aiml.engine.ast_facts import AstFacts
+from pytest_aiml.engine.ast_facts import AstFacts, argument, unpacks_kwargs
 from pytest_aiml.engine.context import RepoContext
 from pytest_aiml.engine.runner import analyze_text
 from pytest_aiml.rules.security import UnsafeDeserialization
@@ -53,3 +53,29 @@ def test_safe_loader_keywords_are_no_candidates():
     assert not UnsafeDeserialization.candidate(_facts(safe))
     assert UnsafeDeserialization.candidate(_facts(safe + "legacy = torch.load('old.pt')\n"))
     assert UnsafeDeserialization.candidate(_facts(safe + "objects = np.load('o.npy', allow_pickle=True)\n"))
+
+
+def test_resolutions_cover_every_import_of_a_name():
+    source = (
+        "import numpy as np\nfrom .compat import json\nimport ujson as json\n\n"
+        "def jax_path():\n    import jax.numpy as np\n    from flax import linen\n"
+    )
+    facts = _facts(source)
+    # ModuleContext resolves ``np`` through whichever import its traversal saw last.
+    assert facts.resolutions(ast.parse("np.random.rand").body[0].value) == {"numpy.random.rand", "jax.numpy.random.rand"}
+    # A relative import binds the name too, and shadows the other import there.
+    assert facts.resolutions(ast.parse("json.loads").body[0].value) == {".compat.json.loads", "ujson.loads"}
+    # Imported only inside a function: unresolved until the traversal reaches the import.
+    assert facts.resolutions(ast.parse("linen.Dense").body[0].value) == {"flax.linen.Dense", None}
+    assert facts.resolutions(ast.parse("local.attr").body[0].value) == {None}
+    assert facts.resolutions(ast.parse("f().attr").body[0].value) == {None}
+    assert facts.may_import("jax")
+    assert not facts.may_import("json")
+
+
+def test_argument_finds_keywords_then_positions_before_star_args():
+    call = ast.parse("DataLoader(ds, 8, *rest, pin_memory=True)").body[0].value
+    assert isinstance(argument(call, 7, "pin_memory"), ast.Constant)
+    assert argument(call, 1, "batch_size").value == 8
+    assert argument(call, 2, None) is None
+    assert unpacks_kwargs(ast.parse("f(**options)").body[0].value)

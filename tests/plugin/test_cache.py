@@ -106,8 +106,11 @@ def test_signals_cache_follows_edits(pytester: pytest.Pytester) -> None:
 
 
 @pytest.mark.parametrize("repeat", range(3))
-def test_xdist_outcomes_and_report_are_stable(pytester: pytest.Pytester, repeat: int) -> None:
-    files = {f"module_{index:02d}": UNSAFE if index % 3 == 0 else "import json\nvalue = json.loads('1')\n" for index in range(12)}
+# With 12 modules each worker analyses the files of its own items; with 40, one worker
+# scans every file over the process pool and the other reads its results.
+@pytest.mark.parametrize("modules", [12, 40])
+def test_xdist_outcomes_and_report_are_stable(pytester: pytest.Pytester, repeat: int, modules: int) -> None:
+    files = {f"module_{index:02d}": UNSAFE if index % 3 == 0 else "import json\nvalue = json.loads('1')\n" for index in range(modules)}
     files["train"] = "import torch\n\ndef fit(loss, optimizer):\n    loss.backward()\n    optimizer.step()\n"
     pytester.makepyfile(**files)
     plain = pytester.runpytest("--aiml-only", "-p", "no:cacheprovider", "--aiml-report=plain.yaml")
@@ -130,3 +133,14 @@ def test_long_cold_scan_shows_progress(pytester: pytest.Pytester) -> None:
     verbose.stdout.fnmatch_lines(["aiml: analysing 100 files in 2 processes", "aiml: analysed 100 files in *s", "collected 100 items"])
     quiet = pytester.runpytest("--aiml-only", "--aiml-select=AIML101", "-p", "no:cacheprovider", "-q")
     assert not [line for line in quiet.outlines if line.startswith("aiml: analys")]
+
+
+def test_xdist_shared_scan_fills_the_cache(pytester: pytest.Pytester) -> None:
+    files = {f"module_{index:02d}": UNSAFE if index % 4 == 0 else "import json\nvalue = json.loads('1')\n" for index in range(40)}
+    pytester.makepyfile(**files)
+    cold = pytester.runpytest(*ARGS, "-n", "2")
+    assert cold.parseoutcomes() == {"failed": 10, "passed": 30}
+    assert len(_entries(pytester)) == 40
+    warm = pytester.runpytest(*ARGS, "-n", "2")
+    assert warm.parseoutcomes() == cold.parseoutcomes()
+    assert len(_entries(pytester)) == 40

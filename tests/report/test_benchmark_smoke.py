@@ -75,6 +75,21 @@ def test_targets_compare_ratios(benchmark: ModuleType) -> None:
     assert targets["cold / bandit"]["met"] is None
 
 
+def test_repeated_runs_keep_the_median(benchmark: ModuleType) -> None:
+    def measured(ast_parse: float, cold: float | None) -> dict:
+        return {
+            "ast_parse": benchmark.Measurement(seconds=ast_parse, exit_code=0),
+            "cold": benchmark.Measurement(seconds=cold, exit_code=0 if cold else None, note="" if cold else "timed out"),
+        }
+
+    combined = benchmark.median_of([measured(1.0, 6.0), measured(3.0, 9.0), measured(2.0, None)])
+    assert combined["ast_parse"].seconds == 2.0
+    assert combined["ast_parse"].note == "median of 3 runs (1.00, 2.00, 3.00 s)"
+    # Of two timed runs the faster is kept; the timed-out one is left out of the median.
+    assert combined["cold"].seconds == 6.0
+    assert combined["cold"].ratio_to_ast_parse == 3.0
+
+
 def test_quick_run_writes_record(tmp_path: Path) -> None:
     output = tmp_path / "record.json"
     completed = subprocess.run(

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import ast
 import json
 
+import pytest
+
+from pytest_aiml.engine import runner
+from pytest_aiml.engine.ast_facts import AstFacts
 from pytest_aiml.engine.context import RepoContext
 from pytest_aiml.engine.runner import analyze_text, applicable_rules
 from pytest_aiml.rules.gpu import (
@@ -114,3 +119,62 @@ def test_one_line_loop_anchors_to_loop() -> None:
     source = "import torch\nnet = Net().cuda()\nfor image in images: outs.append(net(image[None]))\n"
     (finding,) = _findings(PerSampleInferenceLoop, source)
     assert (finding.line, finding.statement_line) == (3, 3)
+
+
+# -- ast candidate checks ----------------------------------------------------------------
+
+
+def _kept(rule: type, source: str) -> bool:
+    return rule.candidate(AstFacts(ast.parse(source)))
+
+
+REPORTED = [
+    # The only GPU use is a dotted import, which libcst reads as an attribute of torch.
+    (DataLoaderUnderused, "from torch.cuda import amp\nfrom torch.utils.data import DataLoader\n\nloader = DataLoader(ds)\n"),
+    (DataLoaderUnderused, "import torch\nfrom torch.utils.data import DataLoader\n\ndevice = 'cuda' ':0'\n"
+     "loader = DataLoader(ds, 64, True, None, None, 0, None, True)\n"),
+    # The backward pass runs under an ``if``, the print on every step.
+    (HostSyncInTrainingLoop, "import torch\nmodel.cuda()\nwhile True:\n    try:\n        loss = model(x)\n"
+     "        if training:\n            loss.backward()\n    finally:\n        print(loss)\n"),
+    (HostSyncInTrainingLoop, "import torch\nmodel.cuda()\nfor x in xs:\n    if model(x).item() > 3:\n        break\n"
+     "    model(x).backward()\n"),
+    # An aliased numpy.newaxis, and a backward pass only in a nested function.
+    (PerSampleInferenceLoop, "import torch\nfrom numpy import newaxis as nax\n\nmodel.cuda()\nfor x in xs:\n"
+     "    y = model(x[nax])\n    def tune():\n        y.sum().backward()\n"),
+    (NoMixedPrecision, "import torch\nmodel.cuda()\n\nasync def train():\n    async for x in loader:\n"
+     "        model(x).sum().backward()\n"),
+    (NoMixedPrecision, "import pytorch_lightning as pl\n\ntrainer = pl.Trainer(gpus=[0, 1])\n"),
+]
+
+
+@pytest.mark.parametrize(("rule", "source"), REPORTED, ids=[f"{rule.code}-{i}" for i, (rule, _) in enumerate(REPORTED)])
+def test_candidate_keeps_reported_file(rule, source):
+    assert _kept(rule, source)
+    assert _findings(rule, source)
+
+
+RULED_OUT = [
+    (DataLoaderUnderused, "import torch\nfrom torch.utils.data import DataLoader\n\ndevice = torch.device('cuda')\n"
+     "loader = DataLoader(ds, batch_size=64, num_workers=8, pin_memory=True)\n"),
+    # ``torch.cuda`` in a comment passes the text test, but nothing in the code uses a GPU.
+    (DataLoaderUnderused, "# see the torch.cuda notes\nfrom torch.utils.data import DataLoader\n\nloader = DataLoader(ds)\n"),
+    # Logging under a condition is not per step.
+    (HostSyncInTrainingLoop, "import torch\nmodel.cuda()\nfor step, x in enumerate(xs):\n    loss = model(x)\n"
+     "    loss.backward()\n    if step % 100 == 0:\n        print(loss.item())\n"),
+    (HostSyncInTrainingLoop, "import torch\nmodel.cuda()\nfor epoch in range(3):\n    for x in xs:\n"
+     "        model(x).backward()\n    print(epoch)\n"),
+    (PerSampleInferenceLoop, "import torch\nmodel.cuda()\nfor x in xs:\n    loss = model(x.unsqueeze(0)).sum()\n"
+     "    loss.backward()\n"),
+    (PerSampleInferenceLoop, "import torch\nmodel.cuda()\nfor batch in loader:\n    out = model(batch.unsqueeze(1))\n"),
+    # A backward pass outside any loop: the rule reports training loops only.
+    (NoMixedPrecision, "import torch\nmodel.cuda()\n\ndef step(x):\n    model(x).sum().backward()\n"),
+    (NoMixedPrecision, "import lightning as L\n\ntrainer = L.Trainer(accelerator='cpu', gpus=None)\ntrainer.fit(model)\n"),
+]
+
+
+@pytest.mark.parametrize(("rule", "source"), RULED_OUT, ids=[f"{rule.code}-{i}" for i, (rule, _) in enumerate(RULED_OUT)])
+def test_candidate_rules_out_clean_file(monkeypatch, rule, source):
+    assert not _kept(rule, source)
+    assert applicable_rules("train.py", source, [rule]), "the text pre-filter already rules the file out"
+    monkeypatch.setattr(runner, "_candidates", lambda rules, source: rules)
+    assert _findings(rule, source) == []

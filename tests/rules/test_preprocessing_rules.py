@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import ast
+
 import pytest
 
+from pytest_aiml.engine import runner
+from pytest_aiml.engine.ast_facts import AstFacts
 from pytest_aiml.engine.constants import is_preprocessing_name, preprocessing_constants, same_value
 from pytest_aiml.engine.discovery import discover
 from pytest_aiml.engine.examples import run_example
 from pytest_aiml.engine.inventory import build_inventory
 from pytest_aiml.engine.rule import Example
+from pytest_aiml.engine.runner import applicable_rules
 from pytest_aiml.rules.preprocessing import FitInServing, PreprocessingConstantsDiffer
 
 TRAIN = "from sklearn.linear_model import LogisticRegression\n{body}\nmodel = LogisticRegression().fit(X, y)\n"
@@ -288,3 +293,39 @@ def test_local_binding_shadows_module_binding():
 )
 def test_fit_not_reported(source, path):
     assert _fit_findings(source, path) == []
+
+
+# -- ast candidate check -----------------------------------------------------------------
+
+
+def _kept(source: str) -> bool:
+    return FitInServing.candidate(AstFacts(ast.parse(source)))
+
+
+@pytest.mark.parametrize(
+    ("source", "path"),
+    [
+        ("import category_encoders as ce\n\nencoder = ce.TargetEncoder()\nencoder.fit(frame, frame['y'])\n", "serving/app.py"),
+        # Named like a transformer, built nowhere in sight.
+        ("class Service:\n    def predict(self, texts):\n        return self.text_vectorizer.fit_transform(texts)\n", "app.py"),
+        ("import sklearn.preprocessing as pp\n\ndef predict(x):\n    return pp.StandardScaler().fit(x).transform(x)\n", "app.py"),
+    ],
+)
+def test_candidate_keeps_reported_file(source, path):
+    assert _kept(source)
+    assert _fit_findings(source, path)
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        # ``fit(`` of models and trainers, with no transformer in the module.
+        "def predict(x, y):\n    model.fit(x, y)\n    return model.predict(x)\n",
+        "import lightning as L\n\ndef serve():\n    L.Trainer().fit(model)\n",
+    ],
+)
+def test_candidate_rules_out_clean_file(monkeypatch, source):
+    assert not _kept(source)
+    assert applicable_rules("serving/app.py", source, [FitInServing]), "the text pre-filter already rules the file out"
+    monkeypatch.setattr(runner, "_candidates", lambda rules, source: rules)
+    assert _fit_findings(source, "serving/app.py") == []

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import ast
 import json
 
 import libcst as cst
 import pytest
 
+from pytest_aiml.engine import runner
+from pytest_aiml.engine.ast_facts import AstFacts
 from pytest_aiml.engine.examples import run_example
 from pytest_aiml.engine.rule import Example
+from pytest_aiml.engine.runner import applicable_rules
 from pytest_aiml.rules.reproducibility import (
     DataLoaderShuffleWithoutGenerator,
     DeterministicAlgorithmsNotRequested,
@@ -227,3 +231,76 @@ def test_dataset_subclass_of_local_dataset():
     findings = run_example(NumpyRandomInDataset, Example(source))
     assert [finding.line for finding in findings] == [6, 10]
     assert "Noisy.__getitem__()" in findings[1].message
+
+
+# -- ast candidate checks ----------------------------------------------------------------
+
+
+def _kept(rule: type, source: str) -> bool:
+    return rule.candidate(AstFacts(ast.parse(source)))
+
+
+def _libcst_findings(monkeypatch, rule: type, source: str, path: str) -> list:
+    """Run the rule's libcst visitor on the source, with no candidate check in front of it."""
+    assert applicable_rules(path, source, [rule]), "the text pre-filter already rules the file out"
+    monkeypatch.setattr(runner, "_candidates", lambda rules, source: rules)
+    return run_example(rule, Example(source, path=path))
+
+
+_MAIN = "\nif __name__ == '__main__':\n    main()\n"
+
+REPORTED = [
+    # A later import in a function may rebind ``np``; the module-level one still draws from NumPy.
+    (UnseededRandomness, "run.py", "import numpy as np\n\ndef main():\n    model.fit(np.random.permutation(10))\n\n"
+     "def on_tpu():\n    import jax.numpy as np\n" + _MAIN),
+    # ``Trainer`` is imported only after main() in the traversal: there it is unresolved and seeds nothing.
+    (UnseededRandomness, "run.py", "import torch\n\ndef main():\n    head = torch.nn.Linear(8, 2)\n"
+     "    Trainer(model=head).train()\n\ndef build():\n    from transformers import Trainer\n" + _MAIN),
+    # A seed call without a seed reseeds from the operating system.
+    (DataLoaderShuffleWithoutGenerator, "train.py", "import torch\nfrom torch.utils.data import DataLoader\n\n"
+     "torch.manual_seed()\nloader = DataLoader(ds, shuffle=True)\nmodel.fit(loader)\n"),
+    # ``cudnn`` is bound only inside a function: the assignment may not reach torch's flag.
+    (DeterministicAlgorithmsNotRequested, "train.py", "import torch\n\ndef backends():\n    from compat import cudnn\n\n"
+     "cudnn.deterministic = True\nloss.backward()\n"),
+    # A string naming a scheduler is not a scheduler.
+    (HyperparametersLeftDefault, "model.py", "from torch import optim as O\n\nopt = O.Adam(model.parameters())\n"
+     "schedule = 'OneCycleLR'\n"),
+    (HyperparametersLeftDefault, "model.py", "import torch\n\nopt = torch.optim.Adam([{'params': head}, {'params': body}])\n"),
+]
+
+
+@pytest.mark.parametrize(("rule", "path", "source"), REPORTED, ids=[f"{rule.code}-{i}" for i, (rule, *_) in enumerate(REPORTED)])
+def test_candidate_keeps_reported_file(rule, path, source):
+    assert _kept(rule, source)
+    assert run_example(rule, Example(source, path=path))
+
+
+RULED_OUT = [
+    (UnseededRandomness, "train.py", "import torch\nfrom torch import nn\n\ntorch.manual_seed(0)\nmodel = nn.Linear(4, 2)\n"
+     "for x in data:\n    model(x).sum().backward()\n"),
+    # The project's seeding helper is taken to seed every library.
+    (UnseededRandomness, "train.py", "import numpy as np\nfrom .utils import set_seed\n\nset_seed(1)\n"
+     "model.fit(np.random.permutation(8))\n"),
+    # Random numbers, but nothing trains.
+    (UnseededRandomness, "sample.py", "import torch\n\ndef main():\n    print(torch.randn(3))\n" + _MAIN),
+    (DataLoaderShuffleWithoutGenerator, "train.py", "import lightning as L\nfrom torch.utils.data import DataLoader\n\n"
+     "L.seed_everything(7)\nloader = DataLoader(ds, shuffle=True)\nL.Trainer().fit(model, loader)\n"),
+    (DataLoaderShuffleWithoutGenerator, "train.py", "from torch.utils.data import DataLoader\n\n"
+     "loader = DataLoader(ds, batch_size=8)\nmodel.fit(loader)\n"),
+    # A main guard that trains nothing has no place to anchor a finding.
+    (DeterministicAlgorithmsNotRequested, "setup.py", "import torch\n\nif __name__ == '__main__':\n    print(torch.__version__)\n"),
+    (DeterministicAlgorithmsNotRequested, "train.py", "import torch\n\ntorch.use_deterministic_algorithms(True)\n"
+     "for x in data:\n    model(x).sum().backward()\n"),
+    (DeterministicAlgorithmsNotRequested, "train.py", "import torch\nfrom torch.backends import cudnn\n\n"
+     "cudnn.deterministic = True\ncudnn.benchmark = False\nloss.backward()\n"),
+    (HyperparametersLeftDefault, "model.py", "from torch import optim\n\nopt = optim.AdamW(model.parameters(), lr=3e-4)\n"),
+    (HyperparametersLeftDefault, "model.py", "import torch\n\nopt = torch.optim.SGD(model.parameters())\n"
+     "sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=0.1, total_steps=100)\n"),
+    (HyperparametersLeftDefault, "model.py", "import optuna\nfrom sklearn.svm import SVC\n\nclf = SVC()\n"),
+]
+
+
+@pytest.mark.parametrize(("rule", "path", "source"), RULED_OUT, ids=[f"{rule.code}-{i}" for i, (rule, *_) in enumerate(RULED_OUT)])
+def test_candidate_rules_out_clean_file(monkeypatch, rule, path, source):
+    assert not _kept(rule, source)
+    assert _libcst_findings(monkeypatch, rule, source, path) == []

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import ast
+
 import pytest
 
+from pytest_aiml.engine import runner
+from pytest_aiml.engine.ast_facts import AstFacts
 from pytest_aiml.engine.context import RepoContext
 from pytest_aiml.engine.runner import analyze_text, applicable_rules
 from pytest_aiml.rules.serving import HardcodedModelPath, InferenceWithoutNoGrad, NoInputValidation
@@ -425,3 +429,54 @@ def test_model_call_result_not_reported_again():
     assert _messages(NoInputValidation, source) == [
         "preprocess() receives request.json unvalidated in the route handler p()"
     ]
+
+
+# -- AIML203 ast candidate check ----------------------------------------------------------
+
+
+def _no_grad_kept(source: str) -> bool:
+    return InferenceWithoutNoGrad.candidate(AstFacts(ast.parse(source)))
+
+
+@pytest.mark.parametrize(
+    ("source", "path"),
+    [
+        # A conditional context, and inference mode turned off, may leave autograd on.
+        ("import torch\n\ndef predict(x):\n    with torch.no_grad() if fast else nullcontext():\n        return model(x)\n",
+         "serve.py"),
+        ("import torch\n\n@torch.inference_mode(False)\ndef predict(x):\n    return model(x)\n", "serve.py"),
+        # A base class from the project is not known to be a torch module.
+        ("import torch\nfrom .base import Base\n\nclass Net(Base):\n    def run(self, x):\n        return self.model(x)\n",
+         "serving/net.py"),
+        # A function nested in a Lightning hook is not the hook.
+        ("import torch\n\nclass Lit:\n    def predict_step(self, batch):\n        def run():\n            return model(batch)\n"
+         "        return run()\n", "serving/lit.py"),
+        # Training in a nested function does not make the outer one training code.
+        ("import torch\n\ndef handle(x):\n    def tune():\n        loss.backward()\n    m = torch.jit.load('m.pt')\n"
+         "    return m(x)\n", "serve.py"),
+    ],
+)
+def test_no_grad_candidate_keeps_reported_file(source, path):
+    assert _no_grad_kept(source)
+    assert _messages(InferenceWithoutNoGrad, source, path)
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "import torch\n\ndef predict(x):\n    with torch.inference_mode():\n        return model(x)\n",
+        "import torch\n\n@torch.no_grad()\ndef predict(x):\n    return model.forward(x)\n",
+        "import lightning as L\nimport torch\n\nclass Lit(L.LightningModule):\n    def predict(self, x):\n"
+        "        return self.model(x)\n",
+        "import torch\n\ndef predict(model, x, optimizer):\n    loss = model(x).sum()\n    loss.backward()\n",
+        # Calling an imported name or a class builds an object.
+        "import torch\nfrom .nets import model\n\nclass Net(torch.nn.Module):\n    pass\n\ndef serve():\n"
+        "    return model(Net())\n",
+        "import torch\n\nmodel = torch.jit.load('m.pt')\nprint(model(example))\n",
+    ],
+)
+def test_no_grad_candidate_rules_out_clean_file(monkeypatch, source):
+    assert not _no_grad_kept(source)
+    assert applicable_rules("serving/app.py", source, [InferenceWithoutNoGrad]), "the text pre-filter already rules it out"
+    monkeypatch.setattr(runner, "_candidates", lambda rules, source: rules)
+    assert _messages(InferenceWithoutNoGrad, source, "serving/app.py") == []

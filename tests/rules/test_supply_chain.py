@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import ast
+
 import pytest
 
+from pytest_aiml.engine import runner
+from pytest_aiml.engine.ast_facts import AstFacts
 from pytest_aiml.engine.context import RepoContext
 from pytest_aiml.engine.runner import analyze_text, applicable_rules
 from pytest_aiml.rules.supply_chain import UnpinnedHubDownload, is_local_path
@@ -147,3 +151,45 @@ def test_unrelated_pipeline_name_not_reported():
 )
 def test_is_local_path(text, local):
     assert is_local_path(text) is local
+
+
+# -- ast candidate check -----------------------------------------------------------------
+
+
+def _kept(source: str) -> bool:
+    return UnpinnedHubDownload.candidate(AstFacts(ast.parse(source)))
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        # A constant bound in a module-level block is still a module constant.
+        "from transformers import AutoModel\nif True:\n    REPO = 'org/model'\nm = AutoModel.from_pretrained(REPO)\n",
+        "from transformers import AutoModel\nREV: str = 'main'\n"
+        "m = AutoModel.from_pretrained(pretrained_model_name_or_path='org/m', revision=REV)\n",
+        "import huggingface_hub as hub\nhub.hf_hub_download('org/m', 'weights.bin', revision='abc1234')\n",
+    ],
+)
+def test_candidate_keeps_reported_file(source):
+    assert _kept(source)
+    assert _messages(source)
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        # "pipeline" and "load_dataset" as words, with no Hub call.
+        "from sklearn.pipeline import Pipeline\n\npipe = Pipeline(steps)\n",
+        "def load_dataset(path):\n    return open(path).read()\n\nrows = load_dataset('data.csv')\n",
+        # Repository ids that are not literals or module constants are unknown.
+        "from transformers import AutoModel\n\ndef build(name):\n    return AutoModel.from_pretrained(name)\n",
+        "from transformers import AutoModel\nm = AutoModel.from_pretrained(f'org/{size}')\n",
+        f"from transformers import AutoModel\nm = AutoModel.from_pretrained('org/m', revision='{COMMIT}')\n",
+        "from transformers import AutoModel\nm = AutoModel.from_pretrained('org/m', revision=cfg.revision)\n",
+    ],
+)
+def test_candidate_rules_out_clean_file(monkeypatch, source):
+    assert not _kept(source)
+    assert applicable_rules("example.py", source, [UnpinnedHubDownload]), "the text pre-filter already rules the file out"
+    monkeypatch.setattr(runner, "_candidates", lambda rules, source: rules)
+    assert _messages(source) == []
