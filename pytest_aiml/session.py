@@ -12,7 +12,7 @@ import fnmatch
 import logging
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -390,20 +390,24 @@ class AimlSession:
         """Return the analysis of a file if it is already known, without analysing it."""
         return self._analyses.get(relative)
 
-    def prescan(self, relatives: Sequence[str]) -> None:
-        """Scan many uncached files at once over a process pool, before their items run.
+    def prescan(self, relatives: Sequence[str]) -> Iterator[str]:
+        """Scan many uncached files at once over a process pool, yielding each file once it is known.
 
         Each worker of the pool does all the per-file work: the pre-filters, the analysis,
         the cache entry and the file's inventory signals. This process only reads and
-        hashes. Under pytest-xdist, every worker collects every file, so the first worker
-        to get there scans them over the pool, and the others wait and read its results.
-        A cold scan then keeps every core busy once. Otherwise each worker would parse the
-        files of the items it runs and pre-filter every file again.
+        hashes, and builds the items of each file as soon as its scan is back, while the
+        pool works on the next files. Every path of ``relatives`` is yielded, in order.
+
+        Under pytest-xdist, every worker collects every file, so the first worker to get
+        there scans them over the pool, and the others wait and read its results. A cold
+        scan then keeps every core busy once. Otherwise each worker would parse the files
+        of the items it runs and pre-filter every file again.
         """
         pending = [relative for relative in relatives if relative not in self._analyses]
         shared = xdist_support.shared_directory(self.config) if xdist_support.is_worker(self.config) else None
         if len(pending) < PRESCAN_MIN_FILES or (xdist_support.is_worker(self.config) and not xdist_support.can_share(shared)):
             # Without a way to share the scan, each worker analyses the files of its own items.
+            yield from relatives
             return
         jobs = []
         for relative in pending:
@@ -413,36 +417,49 @@ class AimlSession:
             content, _text = source
             if self._from_cache(relative, content) is None:
                 jobs.append((relative, content))
+        if xdist_support.is_worker(self.config) and jobs:
+            # The worker that scanned may have had more jobs, because this one may have found
+            # some of its entries in the cache already. So its results are matched by path.
+            stored = dict(xdist_support.computed_once(shared, "prescan", lambda: list(self._scan(jobs))))
+            for relative in relatives:
+                if relative in stored:
+                    self._store_scan(relative, stored[relative])
+                yield relative
+            return
+        scans = self._scan(jobs)
+        # The jobs keep the order of ``relatives``, so each file waits only for its own scan.
+        scanned = 0
+        for relative in relatives:
+            if scanned < len(jobs) and jobs[scanned][0] == relative:
+                self._store_scan(*next(scans))
+                scanned += 1
+            yield relative
+        next(scans, None)  # lets the scan finish: its progress line and log
+
+    def _store_scan(self, relative: str, scan: FileScan) -> None:
+        source = self._source(relative)
+        if source is None or relative in self._analyses:
+            return
+        analysis = scan.analysis
+        self._rules_by_file[relative] = [self.registry.get(code) for code in analysis.rules]
+        if analysis.rules:
+            self._analyses[relative] = analysis
+        if scan.signals is not None:
+            self.signals_cache.put(self.signals_cache.key(relative, source[0]), scan.signals.modules, scan.signals.signals)
+
+    def _scan(self, jobs: Sequence[tuple[str, bytes]]) -> Iterator[tuple[str, FileScan]]:
         if not jobs:
             return
-        if xdist_support.is_worker(self.config):
-            scans = xdist_support.computed_once(shared, "prescan", lambda: self._scan(jobs))
-        else:
-            scans = self._scan(jobs)
-        for relative, scan in scans:
-            source = self._source(relative)
-            if source is None or relative in self._analyses:
-                continue
-            analysis = scan.analysis
-            self._rules_by_file[relative] = [self.registry.get(code) for code in analysis.rules]
-            if analysis.rules:
-                self._analyses[relative] = analysis
-            if scan.signals is not None:
-                self.signals_cache.put(self.signals_cache.key(relative, source[0]), scan.signals.modules, scan.signals.signals)
-
-    def _scan(self, jobs: Sequence[tuple[str, bytes]]) -> list[tuple[str, FileScan]]:
         started = time.perf_counter()
         workers = self.config.getoption("aiml_jobs") or default_workers()
         settings = ScanSettings(self.registry, self.repo_context, self.cache, profile=self.profile)
         progress = _ScanProgress(self.config, len(jobs), workers)
-        scans = []
         for (relative, _content), scan in zip(jobs, scan_in_pool(jobs, settings, workers)):
-            scans.append((relative, scan))
             self.rule_times.add(scan.analysis)
             progress.advance()
+            yield relative, scan
         progress.finish(time.perf_counter() - started)
         log.debug("pre-scanned %d files in %.2fs", len(jobs), time.perf_counter() - started)
-        return scans
 
     def file_waivers(self, relative: str) -> tuple[list[Waiver], frozenset[int]]:
         """Return the inline waivers of an analysed file and its comment-only lines."""
@@ -587,10 +604,9 @@ class AimlSession:
         if not self.scope.explicit:
             known = {item.nodeid for item in items}
             wanted = {path for path in self.source_files if self.scope.covers(path)} - self._named_files
-            # Analysing first, over the pool, lets planning reuse each analysis instead of
+            # Analysing over the pool first lets planning reuse each analysis instead of
             # checking every file's syntax again in this process.
-            self.prescan(sorted(wanted))
-            for relative in sorted(wanted):
+            for relative in self.prescan(sorted(wanted)):
                 collector = AimlFile.from_parent(session, path=self.settings.rootdir / relative, aiml=self)
                 added.extend(item for item in session.genitems(collector) if item.nodeid not in known)
             if self.registry.artifact_rules():

@@ -301,7 +301,22 @@ def _anchors(pattern: str) -> tuple[str, ...] | None:
     return tuple(anchors)
 
 
-_SIGNAL_ANCHORS = {name: _anchors(pattern.pattern) for name, pattern in CODE_SIGNALS.items()}
+#: Literal text that every match contains, for the patterns whose alternatives do not start
+#: with a literal (``\b``, ``^``, a group), so that :func:`_anchors` cannot find one.
+_GIVEN_ANCHORS: dict[str, tuple[str, ...]] = {
+    "lightning_trainer": ("Trainer",),
+    "main_guard": ("__main__",),
+    "lightning_logger": ("Logger(",),
+    "gpu_usage": ("cuda", "gpu", "GPU", "device_map"),
+    "serving_handler": ("_fn(", "lambda_handler(", "TritonPythonModel", "BaseHandler)", "BasePredictor)", "def run("),
+    # The anchors found from the start of these patterns ("def", "class", "log") are in
+    # almost every module; these are in every match too, and rarer.
+    "input_guard": ("validate_", "check_", "moderate_", "screen_", "sanitize_", "sanitise_", "filter_", "guard_"),
+    "output_guard": ("validate_", "check_", "moderate_", "screen_", "sanitize_", "sanitise_", "filter_", "guard_"),
+    "guardrail_layer": ("Guardrail", "guardrail", "moderate_input", "moderate_output", "content_filter"),
+    "prediction_logging": ("log.", "logger."),
+}
+_SIGNAL_ANCHORS = {name: _GIVEN_ANCHORS.get(name) or _anchors(pattern.pattern) for name, pattern in CODE_SIGNALS.items()}
 
 
 def read_signals(path: str, text: str) -> FileSignals:

@@ -19,6 +19,28 @@ SNIPPETS = [
     "trainer = Trainer(accelerator='gpu', devices=2)\n",
     "model.cuda()\n",
     "with torch.autocast('cuda'):\n    pass\n",
+    # The patterns whose anchors are given by hand, one snippet per alternative.
+    "trainer = pl.Trainer (max_epochs=3)\n",
+    "logger = loggers.MLFlowLogger(experiment_name='x')\n",
+    "model = AutoModel.from_pretrained(name, device_map='auto')\n",
+    "trainer = Trainer(gpus=1)\n",
+    "tf.config.list_physical_devices('GPU')\n",
+    "device = 'cuda:0'\n",
+    "def model_fn(model_dir):\n    pass\n",
+    "def lambda_handler(event, context):\n    pass\n",
+    "class TritonPythonModel:\n    pass\n",
+    "class Handler(ts.torch_handler.BaseHandler):\n    pass\n",
+    "class Predictor(BasePredictor):\n    pass\n",
+    "def run(raw_data):\n    pass\n",
+    "def validate_user_input(text):\n    pass\n",
+    "def check_llm_response(text):\n    pass\n",
+    "def sanitise_prompts(texts):\n    pass\n",
+    "def guard_output(text):\n    pass\n",
+    "class PromptGuardrail:\n    pass\n",
+    "def apply_guardrails(text):\n    pass\n",
+    "result = moderate_output(reply)\n",
+    "config = {'content_filter': True}\n",
+    "log.info('inference took %s', score)\n",
 ]
 
 
