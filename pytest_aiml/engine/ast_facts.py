@@ -10,7 +10,7 @@ candidate for is never parsed by libcst.
 from __future__ import annotations
 
 import ast
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from functools import cached_property
 
 
@@ -183,6 +183,23 @@ def qualified_name(expr: ast.expr, imports: Mapping[str, str]) -> str | None:
     if not isinstance(expr, ast.Name) or expr.id not in imports:
         return None
     return ".".join([imports[expr.id], *reversed(parts)])
+
+
+#: Definitions whose bodies run when they are called, not where they are written.
+NESTED_SCOPES: tuple[type[ast.AST], ...] = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)
+
+
+def own_nodes(roots: Iterable[ast.AST], skipped: tuple[type[ast.AST], ...] = NESTED_SCOPES) -> list[ast.AST]:
+    """Return ``roots`` and every node below them, leaving out nodes of the ``skipped`` kinds and all below those."""
+    found: list[ast.AST] = []
+    stack = list(roots)
+    while stack:
+        node = stack.pop()
+        if isinstance(node, skipped):
+            continue
+        found.append(node)
+        stack.extend(ast.iter_child_nodes(node))
+    return found
 
 
 def callee_name(func: ast.expr) -> str | None:

@@ -16,7 +16,7 @@ from pytest_aiml.artifacts.versioning import version_from_name
 from pytest_aiml.engine.dependencies import Pin, collect_pins
 from pytest_aiml.engine.discovery import FileKind, RepoFiles, classify, is_test_path
 from pytest_aiml.engine.notebooks import notebook_source
-from pytest_aiml.engine.signals import MODULE_GROUPS, FileSignals, group_members, read_signals
+from pytest_aiml.engine.signals import MODULE_GROUPS, FileSignals, file_signals, group_members
 
 log = logging.getLogger("pytest_aiml.inventory")
 T = TypeVar("T")
@@ -240,14 +240,9 @@ def build_inventory(repo: RepoFiles, signals_cache: SignalsCache | None = None) 
         if cached is not None:
             code.append(FileSignals(path=path, modules=cached[0], signals=cached[1]))
             continue
-        text = content.decode("utf-8", errors="replace")
-        if path.endswith(".ipynb"):
-            try:
-                text = notebook_source(text).source
-            except ValueError as error:
-                log.debug("%s: %s", path, error)
-                continue
-        signals = read_signals(path, text)
+        signals = file_signals(path, content.decode("utf-8", errors="replace"))
+        if signals is None:
+            continue
         if signals_cache is not None:
             signals_cache.put(key, signals.modules, signals.signals)
         code.append(signals)

@@ -11,10 +11,9 @@ from dataclasses import dataclass
 
 from pytest_aiml.engine.cache import AnalysisCache
 from pytest_aiml.engine.context import RepoContext
-from pytest_aiml.engine.notebooks import notebook_source
 from pytest_aiml.engine.registry import RuleRegistry
 from pytest_aiml.engine.runner import FileAnalysis, analyze_text, applicable_rules
-from pytest_aiml.engine.signals import FileSignals, read_signals
+from pytest_aiml.engine.signals import FileSignals, file_signals
 
 log = logging.getLogger("pytest_aiml.parallel")
 
@@ -59,16 +58,7 @@ def scan_file(path: str, content: bytes, settings: ScanSettings) -> FileScan:
     rules = applicable_rules(path, text, settings.registry.file_rules())
     analysis = analyze_text(path, text, rules, settings.repo, profile=settings.profile) if rules else FileAnalysis(path, ())
     settings.cache.put(path, content, analysis)
-    return FileScan(analysis, _signals(path, text))
-
-
-def _signals(path: str, text: str) -> FileSignals | None:
-    if path.endswith(".ipynb"):
-        try:
-            text = notebook_source(text).source
-        except ValueError:
-            return None
-    return read_signals(path, text)
+    return FileScan(analysis, file_signals(path, text))
 
 
 def scan_in_pool(jobs: Sequence[tuple[str, bytes]], settings: ScanSettings, workers: int | None = None) -> Iterator[FileScan]:

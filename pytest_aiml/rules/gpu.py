@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import libcst as cst
 
-from pytest_aiml.engine.ast_facts import AstFacts, argument, unpacks_kwargs
+from pytest_aiml.engine.ast_facts import NESTED_SCOPES, AstFacts, argument, own_nodes, unpacks_kwargs
 from pytest_aiml.engine.context import (
     ModuleContext,
     PendingFinding,
@@ -129,7 +129,6 @@ class GpuModuleRule(FileRule):
 # What the rules below need before libcst parses a file (see FileRule.candidate): each is a
 # looser version of the libcst check, so that a file it rules out has no finding.
 
-_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)
 _LOOPS = (ast.For, ast.AsyncFor, ast.While)
 
 
@@ -166,19 +165,6 @@ def _is_int(expr: ast.expr | None, value: int) -> bool:
     return isinstance(expr, ast.Constant) and type(expr.value) is int and expr.value == value
 
 
-def _inside(body: list[ast.stmt], skipped: tuple[type[ast.AST], ...]) -> list[ast.AST]:
-    """Return the nodes of a loop body, leaving out the nodes of the given kinds and everything below them."""
-    found: list[ast.AST] = []
-    stack: list[ast.AST] = list(body)
-    while stack:
-        node = stack.pop()
-        if isinstance(node, skipped):
-            continue
-        found.append(node)
-        stack.extend(ast.iter_child_nodes(node))
-    return found
-
-
 def _calls_backward(node: ast.AST) -> bool:
     return isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "backward"
 
@@ -193,7 +179,7 @@ def scan_loop(loop: ast.For | ast.AsyncFor | ast.While) -> tuple[bool, bool]:
     stack: list[tuple[ast.AST, bool, bool]] = [(node, False, False) for node in loop.body]
     while stack:
         node, conditional, inner = stack.pop()
-        if isinstance(node, _SCOPES):
+        if isinstance(node, NESTED_SCOPES):
             continue
         if isinstance(node, ast.Call):
             backward = backward or (not inner and _calls_backward(node))
@@ -748,9 +734,9 @@ class PerSampleInferenceLoop(GpuModuleRule):
 def _may_run_per_sample(loop: ast.For | ast.AsyncFor, facts: AstFacts) -> bool:
     if not isinstance(loop.target, (ast.Name, ast.Tuple, ast.List)):
         return False
-    if any(_calls_backward(node) for node in _inside(loop.body, _SCOPES)):
+    if any(_calls_backward(node) for node in own_nodes(loop.body)):
         return False
-    nodes = _inside(loop.body, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.For, ast.AsyncFor))
+    nodes = own_nodes(loop.body, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.For, ast.AsyncFor))
     calls = [node for node in nodes if isinstance(node, ast.Call) and (node.args or node.keywords)]
     return any(_runs_model(call) for call in calls) and any(_batch_of_one(node, facts) for node in nodes)
 

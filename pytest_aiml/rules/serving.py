@@ -9,7 +9,7 @@ from pathlib import PurePosixPath
 
 import libcst as cst
 
-from pytest_aiml.engine.ast_facts import AstFacts, argument
+from pytest_aiml.engine.ast_facts import AstFacts, argument, own_nodes
 from pytest_aiml.engine.context import ModuleContext, call_argument, is_false, is_true
 from pytest_aiml.engine.discovery import MODEL_SUFFIXES
 from pytest_aiml.engine.rule import Category, Effort, Example, FileRule, Priority
@@ -1199,16 +1199,8 @@ def disables_grad(name: str | None, called: bool, mode_true: bool, mode_false: b
 
 def _own_calls(function: ast.FunctionDef | ast.AsyncFunctionDef) -> list[ast.Call]:
     """Return the calls that run in the function itself, leaving out those of nested functions."""
-    found: list[ast.Call] = []
-    stack: list[ast.AST] = list(ast.iter_child_nodes(function))
-    while stack:
-        node = stack.pop()
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            continue
-        if isinstance(node, ast.Call):
-            found.append(node)
-        stack.extend(ast.iter_child_nodes(node))
-    return found
+    nodes = own_nodes(ast.iter_child_nodes(function), (ast.FunctionDef, ast.AsyncFunctionDef))
+    return [node for node in nodes if isinstance(node, ast.Call)]
 
 
 def _first_argument(call: cst.Call) -> cst.BaseExpression | None:

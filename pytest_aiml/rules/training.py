@@ -18,6 +18,7 @@ import libcst as cst
 
 from pytest_aiml.engine.ast_facts import AstFacts, keyword_constant
 from pytest_aiml.engine.ast_facts import callee_name as ast_callee_name
+from pytest_aiml.engine.ast_facts import own_nodes as ast_own_nodes
 from pytest_aiml.engine.context import (
     ModuleContext,
     call_argument,
@@ -378,23 +379,13 @@ def is_ast_eval_switch(call: ast.Call) -> bool:
     return (isinstance(first, ast.Constant) and first.value is False) or keyword_constant(call, "mode") is False
 
 
-_AST_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)
-
-
 def ast_own_calls(scope: ast.AST) -> Iterator[ast.Call]:
     """Yield the calls that run in the scope of a module or function, as :func:`own_nodes` walks it.
 
     Nested functions, classes and lambdas are left out. A function's decorators and
     defaults are included, which only adds calls.
     """
-    stack = list(ast.iter_child_nodes(scope))
-    while stack:
-        node = stack.pop()
-        if isinstance(node, _AST_SCOPES):
-            continue
-        if isinstance(node, ast.Call):
-            yield node
-        stack.extend(ast.iter_child_nodes(node))
+    return (node for node in ast_own_nodes(ast.iter_child_nodes(scope)) if isinstance(node, ast.Call))
 
 
 @dataclass(slots=True)

@@ -40,10 +40,10 @@ def test_start_positions_few_nodes():
     blocks = [node for node in _nodes(module) if isinstance(node, cst.IndentedBlock)][:3]
     calls = [node for node in _nodes(module) if isinstance(node, cst.Call)][:5]
     decorators = [node for node in _nodes(module) if isinstance(node, cst.Decorator)]
-    wanted = [*blocks, *calls, *decorators]
-    starts = start_positions(module, wanted)
+    targets = [*blocks, *calls, *decorators]
+    starts = start_positions(module, targets)
     # An indented block starts where its first statement does, so that statement is located too.
-    assert {node: starts[node] for node in wanted} == {node: expected[node].start for node in wanted}
+    assert {node: starts[node] for node in targets} == {node: expected[node].start for node in targets}
 
 
 def test_start_positions_foreign_node():

@@ -218,7 +218,7 @@ class _AllNodes(cst.CSTVisitor):
         return not isinstance(node, cst.Lambda)
 
 
-def test_walk_calls_an_overridden_on_visit_for_every_node():
+def test_walk_overridden_on_visit():
     module = cst.parse_module(EVERY_CONSTRUCT)
     ours, theirs = _AllNodes(), _AllNodes()
     walk(module, ours)

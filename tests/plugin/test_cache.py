@@ -106,8 +106,8 @@ def test_signals_cache_follows_edits(pytester: pytest.Pytester) -> None:
 
 
 @pytest.mark.parametrize("repeat", range(3))
-# With 12 modules each worker analyses the files of its own items; with 40, one worker
-# scans every file over the process pool and the other reads its results.
+# With 12 modules, each worker analyses the files of its own items. With 40, one worker
+# scans every file over the process pool, and the other reads its results.
 @pytest.mark.parametrize("modules", [12, 40])
 def test_xdist_outcomes_and_report_are_stable(pytester: pytest.Pytester, repeat: int, modules: int) -> None:
     files = {f"module_{index:02d}": UNSAFE if index % 3 == 0 else "import json\nvalue = json.loads('1')\n" for index in range(modules)}
