@@ -31,6 +31,10 @@ PARSE_FIX = (
 )
 
 
+class RepositoryRuleError(Exception):
+    """A repository rule raised; all of them run together, so its item shows the traceback it left."""
+
+
 class AimlFailure(Exception):
     """Raised by an item whose rule found something; rendered without a traceback."""
 
@@ -184,8 +188,11 @@ class RepoRuleItem(AimlItem):
         self.rule = rule
 
     def runtest(self) -> None:
-        findings = sorted(self.rule().check(self.aiml.inventory), key=lambda f: (f.path, f.line, f.column))
-        self.conclude(self.rule, ".", findings, None)
+        results = self.aiml.repository_results
+        error = results.errors.get(self.rule.code)
+        if error is not None:
+            raise RepositoryRuleError(f"{self.rule.code} raised an exception while checking the repository:\n{error}")
+        self.conclude(self.rule, ".", results.findings.get(self.rule.code, ()), None)
 
     def reportinfo(self) -> tuple[Path, int | None, str]:
         return self.aiml.settings.rootdir, 0, f"{self.rule.code} {self.rule.slug} (repository)"

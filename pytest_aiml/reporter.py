@@ -10,8 +10,6 @@ if TYPE_CHECKING:
 
 def write_summary(terminalreporter: Any, aiml: AimlSession) -> None:
     """Write counts by priority, waivers and baseline state, the maturity level and the report path."""
-    from pytest_aiml.report.build import mlops_maturity
-
     if not aiml.results and not aiml.interrupted:
         return
     summary = aiml.summary
@@ -47,7 +45,6 @@ def write_summary(terminalreporter: Any, aiml: AimlSession) -> None:
             write(f"in baseline: {len(summary.baselined)} finding(s)")
             if summary.disappeared:
                 write(f"{len(summary.disappeared)} baseline finding(s) are gone; shrink the baseline with --aiml-baseline-update")
-    level = mlops_maturity(aiml.inventory)["level"]
-    write(f"MLOps maturity level: {level} of 3")
+    write(f"MLOps maturity level: {aiml.maturity_level} of 3")
     if aiml.settings.report_path is not None:
         write(f"report: {aiml.settings.report_path}")

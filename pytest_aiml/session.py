@@ -38,6 +38,7 @@ from pytest_aiml.engine.inventory import Inventory, build_inventory
 from pytest_aiml.engine.baseline import Baseline, write_baseline
 from pytest_aiml.engine.findings import Finding
 from pytest_aiml.engine.registry import RuleRegistry, builtin_rules
+from pytest_aiml.engine.repository import RepositoryCache, RepositoryResults, repository_salt, run_repository_rules
 from pytest_aiml.engine.rule import FileRule, Rule
 from pytest_aiml.engine.waivers import Waiver, comment_only_lines, config_waivers, inline_waivers
 from pytest_aiml.outcomes import Verdict, settle
@@ -188,6 +189,32 @@ class AimlSession:
             len(inventory.code), time.perf_counter() - started, signals_cache.hits, signals_cache.misses,
         )
         return inventory
+
+    @cached_property
+    def repository_results(self) -> RepositoryResults:
+        """Return the findings of every repository rule: computed once per run, or reused from the cache."""
+        # Under pytest-xdist, the first worker to run a repository item computes them for all.
+        return xdist_support.computed_once(xdist_support.shared_directory(self.config), "repository", self._repository_results)
+
+    def _repository_results(self) -> RepositoryResults:
+        from pytest_aiml.report.build import mlops_maturity
+
+        # The rules only when the run includes the repository's items; the summary's facts always.
+        rules = self.registry.repo_rules() if self.scope.include_repository else ()
+        facts = {"mlops_maturity": mlops_maturity}
+        cache = RepositoryCache(self._cache_directory("aiml-repository"), repository_salt(rules, tuple(facts)))
+        cached = cache.get(self.repo)
+        if cached is not None:
+            log.debug("repository rules: every file they read is unchanged, so their results come from the cache")
+            return cached
+        results = run_repository_rules(rules, self.inventory, facts)
+        cache.put(self.repo, results)
+        return results
+
+    @property
+    def maturity_level(self) -> str:
+        """Return the repository's MLOps maturity level, as the terminal summary shows it."""
+        return str(self.repository_results.facts["mlops_maturity"]["level"])
 
     @cached_property
     def signals_cache(self) -> SignalsCache:

@@ -45,7 +45,7 @@ def analysis_salt(rules: Iterable[type[Rule]], pins: Mapping[str, Any]) -> str:
         module = sys.modules.get(rule.__module__)
         path = getattr(module, "__file__", None)
         if path and path not in sources:
-            sources[path] = _file_digest(Path(path))
+            sources[path] = file_digest(Path(path))
     for path in sorted(sources):
         digest.update(f"\0{sources[path]}".encode())
     digest.update(json.dumps({name: [str(pin) for pin in entries] for name, entries in sorted(pins.items())}).encode())
@@ -175,7 +175,7 @@ def signals_salt() -> str:
 
     digest = hashlib.sha256(f"{FORMAT_VERSION}\0{__version__}\0{sys.version_info[:2]}".encode())
     for module in (signals, notebooks):
-        digest.update(_file_digest(Path(module.__file__ or "")).encode())
+        digest.update(file_digest(Path(module.__file__ or "")).encode())
     return digest.hexdigest()
 
 
@@ -198,7 +198,7 @@ def _from_builtins(data: Mapping[str, Any]) -> FileAnalysis:
     )
 
 
-def _file_digest(path: Path) -> str:
+def file_digest(path: Path) -> str:
     try:
         return hashlib.sha256(path.read_bytes()).hexdigest()
     except OSError:

@@ -10,11 +10,12 @@ import os
 import re
 import subprocess
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path, PurePosixPath
 
 from pytest_aiml.artifacts.extensions import MODEL_EXTENSIONS, has_model_extension
+from pytest_aiml.engine.reads import MISSING, Read, ReadRecorder, fingerprint, text_fingerprint
 
 log = logging.getLogger("pytest_aiml.discovery")
 
@@ -139,10 +140,16 @@ _GLOB_CACHE: dict[str, re.Pattern[str]] = {}
 
 @dataclass(frozen=True)
 class RepoFiles:
-    """The repository's files as sorted POSIX paths relative to ``root``."""
+    """The repository's files as sorted POSIX paths relative to ``root``.
+
+    Reads go through :meth:`read_text`, :meth:`read_bytes` and :meth:`size`, or are
+    declared with :meth:`note_read`, so that a computation recording them (the
+    repository rules) can be cached by what it read.
+    """
 
     root: Path
     paths: tuple[str, ...]
+    reads: ReadRecorder = field(default_factory=ReadRecorder, compare=False, repr=False)
 
     @cached_property
     def by_kind(self) -> dict[FileKind, tuple[str, ...]]:
@@ -165,15 +172,34 @@ class RepoFiles:
         """Read a text file's bytes, or return None when it is missing, too large or binary."""
         full = self.root / path
         try:
-            if full.stat().st_size > limit:
-                return None
-            data = full.read_bytes()
+            size = full.stat().st_size
+            data = None if size > limit else full.read_bytes()
         except OSError as error:
             log.debug("cannot read %s: %s", path, error)
+            self.reads.record(Read(path, f"text:{limit}"), MISSING)
             return None
-        if b"\0" in data[:8192]:
+        if self.reads.active:
+            self.reads.record(Read(path, f"text:{limit}"), text_fingerprint(size, limit, data))
+        if data is None or b"\0" in data[:8192]:
             return None
         return data
+
+    def size(self, path: str) -> int | None:
+        """Return a file's size in bytes, or None when it cannot be read."""
+        try:
+            size = (self.root / path).stat().st_size
+        except OSError as error:
+            log.debug("cannot stat %s: %s", path, error)
+            self.reads.record(Read(path, "size"), MISSING)
+            return None
+        self.reads.record(Read(path, "size"), str(size))
+        return size
+
+    def note_read(self, path: str, head: int | None = None) -> None:
+        """Declare a read made by other means (a data file reader): the first ``head`` bytes, or the whole file."""
+        if self.reads.active:
+            read = Read(path, "whole" if head is None else f"head:{head}")
+            self.reads.record(read, fingerprint(self.root, read))
 
 
 def discover(root: Path, exclude: Sequence[str] = ()) -> RepoFiles:

@@ -16,6 +16,7 @@ from pytest_aiml.artifacts.versioning import version_from_name
 from pytest_aiml.engine.dependencies import Pin, collect_pins
 from pytest_aiml.engine.discovery import FileKind, RepoFiles, classify, is_test_path
 from pytest_aiml.engine.notebooks import notebook_source
+from pytest_aiml.engine.reads import ReadLog
 from pytest_aiml.engine.signals import MODULE_GROUPS, FileSignals, file_signals, group_members
 
 log = logging.getLogger("pytest_aiml.inventory")
@@ -95,6 +96,8 @@ class Inventory:
     text: TextFacts
     models: tuple[ModelFile, ...]
     pins: Mapping[str, tuple[Pin, ...]] = field(default_factory=dict)
+    #: What building the inventory read, so that results computed from it can be cached by those reads.
+    reads: ReadLog = field(default_factory=ReadLog, compare=False, repr=False)
     #: Preprocessing constants by path, filled on first use, so only the modules a rule looks up are parsed.
     _constants: dict[str, Mapping[str, LiteralConstant]] = field(default_factory=dict, init=False, repr=False, compare=False)
     #: Facts that rules derive from the inventory, computed once per run by the first rule that needs them.
@@ -230,31 +233,27 @@ def build_inventory(repo: RepoFiles, signals_cache: SignalsCache | None = None) 
     With ``signals_cache``, the signals of a file whose bytes are unchanged come from
     the cache instead of another search of its text.
     """
-    code: list[FileSignals] = []
-    for path in repo.of_kind(FileKind.PYTHON, FileKind.NOTEBOOK):
-        content = repo.read_bytes(path)
-        if content is None:
-            continue
-        key = signals_cache.key(path, content) if signals_cache is not None else ""
-        cached = signals_cache.get(key) if signals_cache is not None else None
-        if cached is not None:
-            code.append(FileSignals(path=path, modules=cached[0], signals=cached[1]))
-            continue
-        signals = file_signals(path, content.decode("utf-8", errors="replace"))
-        if signals is None:
-            continue
+    with repo.reads.recording() as reads:
+        code: list[FileSignals] = []
+        for path in repo.of_kind(FileKind.PYTHON, FileKind.NOTEBOOK):
+            content = repo.read_bytes(path)
+            if content is None:
+                continue
+            key = signals_cache.key(path, content) if signals_cache is not None else ""
+            cached = signals_cache.get(key) if signals_cache is not None else None
+            if cached is not None:
+                code.append(FileSignals(path=path, modules=cached[0], signals=cached[1]))
+                continue
+            signals = file_signals(path, content.decode("utf-8", errors="replace"))
+            if signals is None:
+                continue
+            if signals_cache is not None:
+                signals_cache.put(key, signals.modules, signals.signals)
+            code.append(signals)
         if signals_cache is not None:
-            signals_cache.put(key, signals.modules, signals.signals)
-        code.append(signals)
-    if signals_cache is not None:
-        signals_cache.save()
-    return Inventory(
-        repo=repo,
-        code=tuple(code),
-        text=_text_facts(repo),
-        models=tuple(_model_files(repo)),
-        pins=collect_pins(repo),
-    )
+            signals_cache.save()
+        text, models, pins = _text_facts(repo), tuple(_model_files(repo)), collect_pins(repo)
+    return Inventory(repo=repo, code=tuple(code), text=text, models=models, pins=pins, reads=reads)
 
 
 def is_training_script_name(path: str) -> bool:
@@ -287,10 +286,7 @@ def _model_files(repo: RepoFiles) -> list[ModelFile]:
     models = []
     for path in repo.of_kind(FileKind.MODEL):
         pure = PurePosixPath(path)
-        try:
-            size = (repo.root / path).stat().st_size
-        except OSError:
-            size = 0
+        size = repo.size(path) or 0
         models.append(
             ModelFile(
                 location=path,

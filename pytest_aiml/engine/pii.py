@@ -373,6 +373,11 @@ def data_format(path: str) -> str | None:
     return FORMATS.get(PurePosixPath(path).suffix.lower())
 
 
+def bytes_read(fmt: str, max_bytes: int = MAX_DATA_BYTES) -> int | None:
+    """Return how many bytes from the start of a file :func:`read_cells` reads; None for all of it (Parquet)."""
+    return None if fmt == "parquet" else max_bytes + 1
+
+
 def read_cells(path: Path, fmt: str, *, max_rows: int = MAX_DATA_ROWS, max_bytes: int = MAX_DATA_BYTES) -> Iterator[Cell]:
     """Yield the cells of the first ``max_rows`` rows of a data file, reading at most ``max_bytes``.
 

@@ -10,7 +10,7 @@ from pathlib import PurePosixPath
 from pytest_aiml.engine.discovery import is_test_path
 from pytest_aiml.engine.findings import Finding
 from pytest_aiml.engine.inventory import Inventory
-from pytest_aiml.engine.pii import PiiColumn, data_format, scan_data_file
+from pytest_aiml.engine.pii import PiiColumn, bytes_read, data_format, scan_data_file
 from pytest_aiml.engine.rule import Category, Effort, Example, Priority, RepoRule, Scope
 
 log = logging.getLogger("pytest_aiml.rules.data")
@@ -51,6 +51,7 @@ class PiiInData(RepoRule):
             if fmt is None:
                 log.debug("not scanning %s for PII: its format is not read", path)
                 continue
+            inventory.repo.note_read(path, head=bytes_read(fmt))
             columns = scan_data_file(inventory.repo.root / path, fmt)
             if not columns or handlers.handle(path, columns):
                 continue

@@ -1,0 +1,132 @@
+"""What a computation read from the repository, so that its result can be reused while that is unchanged.
+
+The repository rules read the inventory and some files (CI configurations, dependency
+files, the modules an app imports, data files). Their results depend on those bytes
+and on nothing else the repository holds, so a log of each read with a fingerprint of
+what it returned is a complete cache key: the result is reused while every
+fingerprint still matches the file on disk.
+
+A fingerprint covers exactly what the read could see: the whole text file, its size
+alone, or the first bytes a reader takes. A large data file of which a rule samples
+the start is not hashed in full on every run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+#: The fingerprint of a file that could not be read (missing, a folder, no permission).
+MISSING = "missing"
+#: The fingerprint of a text read that returned nothing because the file is over the limit.
+TOO_LARGE = "too-large"
+_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True, slots=True)
+class Read:
+    """One kind of read of one file: ``text:<limit>``, ``size``, ``head:<bytes>`` or ``whole``."""
+
+    path: str
+    kind: str
+
+
+@dataclass
+class ReadLog:
+    """The reads of one computation, each with the fingerprint of what it returned."""
+
+    fingerprints: dict[Read, str] = field(default_factory=dict)
+
+    def add(self, read: Read, fingerprint: str) -> None:
+        self.fingerprints[read] = fingerprint
+
+    def update(self, other: ReadLog) -> None:
+        self.fingerprints.update(other.fingerprints)
+
+    def serialized(self) -> list[list[str]]:
+        return [[read.path, read.kind, value] for read, value in sorted(self.fingerprints.items(), key=_order)]
+
+    @classmethod
+    def from_serialized(cls, rows: Iterable[Iterable[str]]) -> ReadLog:
+        log = cls()
+        for path, kind, value in rows:
+            log.add(Read(str(path), str(kind)), str(value))
+        return log
+
+    def unchanged(self, root: Path) -> bool:
+        """Tell whether every file still gives the fingerprint it gave when the computation read it."""
+        return all(fingerprint(root, read) == value for read, value in self.fingerprints.items())
+
+
+def _order(entry: tuple[Read, str]) -> tuple[str, str]:
+    return entry[0].path, entry[0].kind
+
+
+def digest(data: bytes) -> str:
+    return hashlib.blake2b(data, digest_size=20).hexdigest()
+
+
+def text_fingerprint(size: int, limit: int, data: bytes | None) -> str:
+    """Fingerprint a text read of a file of ``size`` bytes that returned ``data`` under ``limit``."""
+    if size > limit:
+        return TOO_LARGE
+    return MISSING if data is None else digest(data)
+
+
+def fingerprint(root: Path, read: Read) -> str:
+    """Compute the fingerprint of ``read`` on the file as it is now."""
+    full = root / read.path
+    try:
+        if read.kind == "size":
+            return str(full.stat().st_size)
+        if read.kind.startswith("text:"):
+            limit = int(read.kind.split(":", 1)[1])
+            size = full.stat().st_size
+            return text_fingerprint(size, limit, None if size > limit else full.read_bytes())
+        if read.kind.startswith("head:"):
+            with full.open("rb") as stream:
+                return digest(stream.read(int(read.kind.split(":", 1)[1])))
+        if read.kind == "whole":
+            hasher = hashlib.blake2b(digest_size=20)
+            with full.open("rb") as stream:
+                for chunk in iter(lambda: stream.read(_CHUNK), b""):
+                    hasher.update(chunk)
+            return hasher.hexdigest()
+    except (OSError, ValueError):
+        return MISSING
+    # A kind this version does not know comes from another version's entry: never a match.
+    return f"unknown kind {read.kind!r}"
+
+
+class ReadRecorder:
+    """The logs that are recording reads right now; nested computations each get every read."""
+
+    def __init__(self) -> None:
+        self._active: list[ReadLog] = []
+
+    @property
+    def active(self) -> bool:
+        return bool(self._active)
+
+    def record(self, read: Read, value: str) -> None:
+        for log in self._active:
+            log.add(read, value)
+
+    def start(self) -> ReadLog:
+        log = ReadLog()
+        self._active.append(log)
+        return log
+
+    def stop(self, log: ReadLog) -> None:
+        self._active.remove(log)
+
+    @contextmanager
+    def recording(self) -> Iterator[ReadLog]:
+        log = self.start()
+        try:
+            yield log
+        finally:
+            self.stop(log)

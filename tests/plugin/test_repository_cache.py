@@ -1,0 +1,160 @@
+"""The repository rules' cache: reused while nothing they read changed, checked again when something did."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+import pytest_aiml.session
+from pytest_aiml.engine.repository import RepositoryResults, run_repository_rules
+
+ARGS = ("--aiml-only", "-p", "no:randomly")
+VULNERABLE = "AIML104-vulnerable-dependency"
+
+
+@pytest.fixture
+def checks(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Count the runs that checked the repository rules instead of taking their results from the cache."""
+    calls: list[int] = []
+
+    def counted(*args: object, **kwargs: object) -> RepositoryResults:
+        calls.append(1)
+        return run_repository_rules(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(pytest_aiml.session, "run_repository_rules", counted)
+    return calls
+
+
+def _entry(pytester: pytest.Pytester) -> Path:
+    return pytester.path / ".pytest_cache" / "d" / "aiml-repository" / "repository.json"
+
+
+def _outcome(result: pytest.RunResult, name: str) -> str:
+    [line] = [line for line in result.stdout.lines if f"::{name}" in line and line.startswith(("PASSED", "FAILED"))]
+    return line.split()[0]
+
+
+def test_warm_run_reuses_the_results(pytester: pytest.Pytester, checks: list[int]) -> None:
+    pytester.makefile(".txt", requirements="torch==2.1.0\n")
+    cold = pytester.runpytest(*ARGS, "-rA")
+    warm = pytester.runpytest(*ARGS, "-rA")
+    assert len(checks) == 1
+    assert _outcome(cold, VULNERABLE) == _outcome(warm, VULNERABLE) == "FAILED"
+    assert cold.parseoutcomes() == warm.parseoutcomes()
+    failure = [line for line in cold.stdout.lines if "AIML104" in line and "requirements.txt:1" in line]
+    assert failure
+    assert failure == [line for line in warm.stdout.lines if "AIML104" in line and "requirements.txt:1" in line]
+    entry = json.loads(_entry(pytester).read_text(encoding="utf-8"))
+    assert ["requirements.txt", "text:2000000"] == entry["reads"][[row[0] for row in entry["reads"]].index("requirements.txt")][:2]
+
+
+def test_edited_file_is_checked_again(pytester: pytest.Pytester, checks: list[int]) -> None:
+    pytester.makefile(".txt", requirements="torch==2.1.0\n")
+    assert _outcome(pytester.runpytest(*ARGS, "-rA"), VULNERABLE) == "FAILED"
+    pytester.makefile(".txt", requirements="torch==2.6.0\n")
+    assert _outcome(pytester.runpytest(*ARGS, "-rA"), VULNERABLE) == "PASSED"
+    assert len(checks) == 2
+
+
+def test_new_file_is_checked_again(pytester: pytest.Pytester, checks: list[int]) -> None:
+    pytester.makefile(".txt", requirements="numpy==1.26.4\n")
+    assert _outcome(pytester.runpytest(*ARGS, "-rA"), VULNERABLE) == "PASSED"
+    # No rule read this file before it existed, but the repository's listing changed.
+    pytester.makefile(".txt", **{"requirements-serve": "fastapi==0.100.0\n"})
+    assert _outcome(pytester.runpytest(*ARGS, "-rA"), VULNERABLE) == "FAILED"
+    assert len(checks) == 2
+
+
+def test_edited_data_file_is_scanned_again(pytester: pytest.Pytester, checks: list[int]) -> None:
+    data = pytester.path / "data"
+    data.mkdir()
+    (data / "people.tsv").write_text("name\tssn\tnote\nAnn\t123-45-6789\tok\nBo\t\tmissing\n")
+    assert _outcome(pytester.runpytest(*ARGS, "-rA"), "AIML601-pii-in-data") == "FAILED"
+    (data / "people.tsv").write_text("name\tscore\tnote\nAnn\t0.5\tok\nBo\t\tmissing\n")
+    assert _outcome(pytester.runpytest(*ARGS, "-rA"), "AIML601-pii-in-data") == "PASSED"
+    assert len(checks) == 2
+
+
+def test_changed_waiver_needs_no_new_check(pytester: pytest.Pytester, checks: list[int]) -> None:
+    pytester.makefile(".txt", requirements="torch==2.1.0\n")
+    pytester.runpytest(*ARGS).assert_outcomes(failed=1, passed=17)
+    pytester.makepyprojecttoml(
+        '[[tool.pytest-aiml.waivers]]\nrules = ["AIML104"]\nreason = "pinned by the platform team"\n'
+    )
+    waived = pytester.runpytest(*ARGS, "-rA")
+    waived.assert_outcomes(xfailed=1, passed=17)
+    # pyproject.toml is a new file, so the listing changed once; the next waiver edit reuses the results.
+    pytester.makepyprojecttoml(
+        '[[tool.pytest-aiml.waivers]]\nrules = ["AIML104"]\nreason = "pinned by the platform team until 2.6"\n'
+    )
+    pytester.runpytest(*ARGS).assert_outcomes(xfailed=1, passed=17)
+    assert len(checks) == 3
+
+
+def test_nothing_is_cached_without_the_cache(pytester: pytest.Pytester, checks: list[int]) -> None:
+    pytester.makefile(".txt", requirements="torch==2.1.0\n")
+    pytester.runpytest(*ARGS, "--aiml-no-cache").assert_outcomes(failed=1, passed=17)
+    pytester.runpytest(*ARGS, "--aiml-no-cache").assert_outcomes(failed=1, passed=17)
+    assert not _entry(pytester).exists()
+    pytester.runpytest(*ARGS, "-p", "no:cacheprovider").assert_outcomes(failed=1, passed=17)
+    assert len(checks) == 3
+
+
+def test_damaged_entry_is_a_miss(pytester: pytest.Pytester, checks: list[int]) -> None:
+    pytester.makefile(".txt", requirements="torch==2.1.0\n")
+    pytester.runpytest(*ARGS).assert_outcomes(failed=1, passed=17)
+    _entry(pytester).write_text('{"key": 1}', encoding="utf-8")
+    pytester.runpytest(*ARGS).assert_outcomes(failed=1, passed=17)
+    assert len(checks) == 2
+
+
+RAISING_RULE_CONFTEST = '''
+from pytest_aiml.engine.rule import Category, Effort, Example, Priority, RepoRule
+
+
+class BrokenRepositoryRule(RepoRule):
+    code = "AIML951"
+    slug = "broken-repository-rule"
+    category = Category.MLOPS
+    priority = Priority.LOW
+    effort = Effort.LOW
+    message = "never reported"
+    impact = "none"
+    fix = "none"
+    VALID = (Example(files={"a.txt": "a"}),)
+    INVALID = (Example(files={"b.txt": "b"}),)
+
+    def check(self, inventory):
+        raise LookupError("the inventory has no such table")
+
+
+def pytest_aiml_register_rules(registry):
+    registry.add(BrokenRepositoryRule)
+'''
+
+
+def test_raising_rule_fails_its_own_item_and_is_not_cached(pytester: pytest.Pytester, checks: list[int]) -> None:
+    pytester.makeconftest(RAISING_RULE_CONFTEST)
+    pytester.makefile(".txt", requirements="torch==2.1.0\n")
+    result = pytester.runpytest(*ARGS, "-rA")
+    assert _outcome(result, "AIML951-broken-repository-rule") == "FAILED"
+    assert _outcome(result, VULNERABLE) == "FAILED"
+    result.stdout.fnmatch_lines(
+        ["*AIML951 raised an exception while checking the repository:*", "*LookupError: the inventory has no such table*"]
+    )
+    assert not _entry(pytester).exists()
+    pytester.runpytest(*ARGS)
+    assert len(checks) == 2
+
+
+@pytest.mark.parametrize("workers", [["-n", "2"]])
+def test_xdist_outcomes_match_a_plain_run(pytester: pytest.Pytester, workers: list[str]) -> None:
+    pytester.makefile(".txt", requirements="torch==2.1.0\nfastapi==0.100.0\n")
+    pytester.makepyfile(serve="import pickle\n\n\ndef load(stream):\n    return pickle.load(stream)\n")
+    plain = pytester.runpytest(*ARGS, "-p", "no:cacheprovider")
+    cold = pytester.runpytest(*ARGS, *workers)
+    warm = pytester.runpytest(*ARGS, *workers)
+    assert plain.parseoutcomes() == cold.parseoutcomes() == warm.parseoutcomes()
+    assert _entry(pytester).exists()
