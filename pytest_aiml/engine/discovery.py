@@ -9,13 +9,17 @@ import logging
 import os
 import re
 import subprocess
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 from pytest_aiml.artifacts.extensions import MODEL_EXTENSIONS, has_model_extension
-from pytest_aiml.engine.reads import MISSING, Read, ReadRecorder, fingerprint, text_fingerprint
+from pytest_aiml.engine.reads import (
+    MISSING, TEXT_LIMIT, Read, ReadRecorder, fingerprint, is_binary, read_text_bytes, text_fingerprint, view_fingerprint,
+)
+from pytest_aiml.engine.views import view_of
 
 log = logging.getLogger("pytest_aiml.discovery")
 
@@ -163,26 +167,41 @@ class RepoFiles:
             return self.by_kind[kinds[0]]
         return tuple(path for path in self.paths if classify(path) in kinds)
 
-    def read_text(self, path: str, limit: int = 2_000_000) -> str | None:
+    def read_text(self, path: str, limit: int = TEXT_LIMIT) -> str | None:
         """Read a file as text, or return None when it is missing, too large or binary."""
         data = self.read_bytes(path, limit)
         return None if data is None else data.decode("utf-8", errors="replace")
 
-    def read_bytes(self, path: str, limit: int = 2_000_000) -> bytes | None:
+    def read_bytes(self, path: str, limit: int = TEXT_LIMIT) -> bytes | None:
         """Read a text file's bytes, or return None when it is missing, too large or binary."""
-        full = self.root / path
         try:
-            size = full.stat().st_size
-            data = None if size > limit else full.read_bytes()
+            size, data = read_text_bytes(self.root / path, limit)
         except OSError as error:
             log.debug("cannot read %s: %s", path, error)
             self.reads.record(Read(path, f"text:{limit}"), MISSING)
             return None
         if self.reads.active:
             self.reads.record(Read(path, f"text:{limit}"), text_fingerprint(size, limit, data))
-        if data is None or b"\0" in data[:8192]:
+        return None if data is None or is_binary(data) else data
+
+    def read_view(self, path: str, name: str, value_of: Callable[[bytes | None], Any] | None = None) -> Any:
+        """Return a view of a text file (one of ``engine.views.VIEWS``), recorded by its value rather than its bytes.
+
+        ``value_of`` computes the value from the file's bytes (None when it is missing, too
+        large or binary) where the caller has a faster way than the view, such as a cache;
+        it must return what the view would. The result is None when the file cannot be read.
+        """
+        try:
+            size, data = read_text_bytes(self.root / path)
+        except OSError as error:
+            log.debug("cannot read %s: %s", path, error)
+            self.reads.record(Read(path, f"view:{name}"), MISSING)
             return None
-        return data
+        text = None if data is None or is_binary(data) else data
+        value = value_of(text) if value_of is not None else view_of(name, path, text)
+        if self.reads.active:
+            self.reads.record(Read(path, f"view:{name}"), view_fingerprint(name, path, size, data, value, known=True))
+        return value
 
     def size(self, path: str) -> int | None:
         """Return a file's size in bytes, or None when it cannot be read."""

@@ -233,23 +233,26 @@ def build_inventory(repo: RepoFiles, signals_cache: SignalsCache | None = None) 
     With ``signals_cache``, the signals of a file whose bytes are unchanged come from
     the cache instead of another search of its text.
     """
-    with repo.reads.recording() as reads:
-        code: list[FileSignals] = []
-        for path in repo.of_kind(FileKind.PYTHON, FileKind.NOTEBOOK):
-            content = repo.read_bytes(path)
+    def signals_of(path: str) -> Callable[[bytes | None], FileSignals | None]:
+        def compute(content: bytes | None) -> FileSignals | None:
             if content is None:
-                continue
+                return None
             key = signals_cache.key(path, content) if signals_cache is not None else ""
             cached = signals_cache.get(key) if signals_cache is not None else None
             if cached is not None:
-                code.append(FileSignals(path=path, modules=cached[0], signals=cached[1]))
-                continue
+                return FileSignals(path=path, modules=cached[0], signals=cached[1])
             signals = file_signals(path, content.decode("utf-8", errors="replace"))
-            if signals is None:
-                continue
-            if signals_cache is not None:
+            if signals is not None and signals_cache is not None:
                 signals_cache.put(key, signals.modules, signals.signals)
-            code.append(signals)
+            return signals
+
+        return compute
+
+    with repo.reads.recording() as reads:
+        # Read as the "signals" view: results computed from the inventory hold while the
+        # signals do, whatever else changes in a file.
+        found = (repo.read_view(path, "signals", signals_of(path)) for path in repo.of_kind(FileKind.PYTHON, FileKind.NOTEBOOK))
+        code = [signals for signals in found if signals is not None]
         if signals_cache is not None:
             signals_cache.save()
         text, models, pins = _text_facts(repo), tuple(_model_files(repo)), collect_pins(repo)

@@ -7,8 +7,9 @@ what it returned is a complete cache key: the result is reused while every
 fingerprint still matches the file on disk.
 
 A fingerprint covers exactly what the read could see: the whole text file, its size
-alone, or the first bytes a reader takes. A large data file of which a rule samples
-the start is not hashed in full on every run.
+alone, the first bytes a reader takes, or a view of the file (``engine.views``) such as
+its imports. A large data file of which a rule samples the start is not hashed in full
+on every run, and a comment added to a module does not change its imports.
 """
 
 from __future__ import annotations
@@ -18,7 +19,10 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+#: The largest file read as text; larger ones read as None.
+TEXT_LIMIT = 2_000_000
 #: The fingerprint of a file that could not be read (missing, a folder, no permission).
 MISSING = "missing"
 #: The fingerprint of a text read that returned nothing because the file is over the limit.
@@ -28,7 +32,7 @@ _CHUNK = 1 << 20
 
 @dataclass(frozen=True, slots=True)
 class Read:
-    """One kind of read of one file: ``text:<limit>``, ``size``, ``head:<bytes>`` or ``whole``."""
+    """One kind of read of one file: ``text:<limit>``, ``size``, ``head:<bytes>``, ``whole`` or ``view:<name>``."""
 
     path: str
     kind: str
@@ -58,7 +62,7 @@ class ReadLog:
 
     def unchanged(self, root: Path) -> bool:
         """Tell whether every file still gives the fingerprint it gave when the computation read it."""
-        return all(fingerprint(root, read) == value for read, value in self.fingerprints.items())
+        return all(matches(root, read, value) for read, value in self.fingerprints.items())
 
 
 def _order(entry: tuple[Read, str]) -> tuple[str, str]:
@@ -76,6 +80,29 @@ def text_fingerprint(size: int, limit: int, data: bytes | None) -> str:
     return MISSING if data is None else digest(data)
 
 
+def read_text_bytes(full: Path, limit: int = TEXT_LIMIT) -> tuple[int, bytes | None]:
+    """Return a file's size and its bytes, or None for the bytes when it is over ``limit``; OSError when unreadable."""
+    size = full.stat().st_size
+    return size, None if size > limit else full.read_bytes()
+
+
+def is_binary(data: bytes) -> bool:
+    return b"\0" in data[:8192]
+
+
+def view_fingerprint(name: str, path: str, size: int, data: bytes | None, value: Any = None, *, known: bool = False) -> str:
+    """Fingerprint a view read: the digest of the bytes, then that of the view's value.
+
+    ``value`` is the view as the reader computed it (``known``); otherwise it is computed here.
+    """
+    from pytest_aiml.engine.views import view_digest, view_of
+
+    text = None if data is None or is_binary(data) else data
+    if not known:
+        value = view_of(name, path, text)
+    return f"{text_fingerprint(size, TEXT_LIMIT, data)}|{view_digest(name, value)}"
+
+
 def fingerprint(root: Path, read: Read) -> str:
     """Compute the fingerprint of ``read`` on the file as it is now."""
     full = root / read.path
@@ -84,8 +111,8 @@ def fingerprint(root: Path, read: Read) -> str:
             return str(full.stat().st_size)
         if read.kind.startswith("text:"):
             limit = int(read.kind.split(":", 1)[1])
-            size = full.stat().st_size
-            return text_fingerprint(size, limit, None if size > limit else full.read_bytes())
+            size, data = read_text_bytes(full, limit)
+            return text_fingerprint(size, limit, data)
         if read.kind.startswith("head:"):
             with full.open("rb") as stream:
                 return digest(stream.read(int(read.kind.split(":", 1)[1])))
@@ -95,10 +122,30 @@ def fingerprint(root: Path, read: Read) -> str:
                 for chunk in iter(lambda: stream.read(_CHUNK), b""):
                     hasher.update(chunk)
             return hasher.hexdigest()
+        if read.kind.startswith("view:"):
+            return view_fingerprint(read.kind.split(":", 1)[1], read.path, *read_text_bytes(full))
     except (OSError, ValueError):
         return MISSING
     # A kind this version does not know comes from another version's entry: never a match.
     return f"unknown kind {read.kind!r}"
+
+
+def matches(root: Path, read: Read, recorded: str) -> bool:
+    """Tell whether ``read`` still gives what it gave when ``recorded``.
+
+    A view read matches when the bytes are the same, or when they changed and the view
+    computed from them has the recorded digest.
+    """
+    if not read.kind.startswith("view:") or "|" not in recorded:
+        return fingerprint(root, read) == recorded
+    recorded_bytes, recorded_view = recorded.split("|", 1)
+    try:
+        size, data = read_text_bytes(root / read.path)
+    except OSError:
+        return False
+    if text_fingerprint(size, TEXT_LIMIT, data) == recorded_bytes:
+        return True
+    return view_fingerprint(read.kind.split(":", 1)[1], read.path, size, data).split("|", 1)[1] == recorded_view
 
 
 class ReadRecorder:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import ast
 import re
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
 from pytest_aiml.engine.ast_facts import add_import, qualified_name
@@ -28,9 +28,6 @@ from pytest_aiml.rules.serving import MODEL_LOADERS, names_data_file
 
 # -- the local import graph ---------------------------------------------------------------
 
-_IMPORT = re.compile(r"^[ \t]*import[ \t]+([\w. \t,]+)", re.MULTILINE)
-_FROM_IMPORT = re.compile(r"^[ \t]*from[ \t]+(\.*)([\w.]*)[ \t]+import[ \t]+(\([^)]*\)|[^\n#;]+)", re.MULTILINE)
-
 
 @dataclass(frozen=True)
 class ModuleGraph:
@@ -42,8 +39,18 @@ class ModuleGraph:
     #: The dotted names under which the repository's own modules can be imported.
     local_names: frozenset[str] = frozenset()
 
+    #: Each module's imported names and their dotted prefixes (``ray.serve`` gives ``ray`` too), filled on first use.
+    _prefixes: dict[str, frozenset[str]] = field(default_factory=dict, compare=False, repr=False)
+
     def imports_module(self, path: str, module: str) -> bool:
-        return any(name == module or name.startswith(module + ".") for name in self.names.get(path, ()))
+        """Tell whether the module at ``path`` imports ``module`` or something under it."""
+        if path not in self._prefixes:
+            self._prefixes[path] = frozenset(
+                prefix
+                for name in self.names.get(path, ())
+                for prefix in (name, *(name[:index] for index, char in enumerate(name) if char == "."))
+            )
+        return module in self._prefixes[path]
 
     def closure(self, roots: Iterable[str], *, skip: frozenset[str] = frozenset(), depth: int | None = None) -> list[str]:
         """Return the roots and the local modules they import, transitively, in breadth-first order.
@@ -75,28 +82,6 @@ def module_names(path: str) -> list[str]:
     return [".".join(parts[index:]) for index in range(len(parts))]
 
 
-def _imported_names(path: str, text: str) -> Iterator[str]:
-    """Yield the dotted names an import statement of ``text`` may refer to, relative ones made absolute."""
-    for match in _IMPORT.finditer(text):
-        for part in match.group(1).split(","):
-            words = part.split()
-            if words:
-                yield words[0]
-    package = path.split("/")[:-1]
-    for match in _FROM_IMPORT.finditer(text):
-        dots, module, names = match.group(1), match.group(2), match.group(3)
-        if dots:
-            base = package[: len(package) - (len(dots) - 1)] if len(dots) > 1 else package
-            module = ".".join([*base, module] if module else base)
-        if not module:
-            continue
-        yield module
-        for name in names.strip("()").replace("\n", " ").split(","):
-            words = name.split()
-            if words and words[0] != "*":
-                yield f"{module}.{words[0]}"
-
-
 def build_module_graph(inventory: Inventory) -> ModuleGraph:
     """Read the imports of every Python module (notebooks excepted) and keep those of local modules."""
     python = [path for path in inventory.repo.of_kind(FileKind.PYTHON) if path.endswith(".py")]
@@ -107,11 +92,11 @@ def build_module_graph(inventory: Inventory) -> ModuleGraph:
     imports: dict[str, frozenset[str]] = {}
     names: dict[str, frozenset[str]] = {}
     for path in python:
-        text = inventory.repo.read_text(path)
-        if text is None:
+        imported = inventory.repo.read_view(path, "imports")
+        if imported is None:
             continue
         found = set()
-        names[path] = frozenset(_imported_names(path, text))
+        names[path] = imported
         for name in names[path]:
             candidates = [candidate for candidate in by_name.get(name, ()) if candidate != path]
             if candidates:

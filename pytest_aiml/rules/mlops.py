@@ -10,6 +10,7 @@ from pytest_aiml.engine.discovery import FileKind, is_test_path
 from pytest_aiml.engine.findings import Finding
 from pytest_aiml.engine.inventory import Inventory
 from pytest_aiml.engine.rule import Category, Effort, Example, Priority, RepoRule
+from pytest_aiml.engine.views import QUOTE_DELIMITERS, QuotedNames
 from pytest_aiml.rules.deployment import EXAMPLE_FOLDER, direct_pins, module_graph, module_names, serving_apps
 
 #: Text signals of logging to a tracker without importing its package (Keras and
@@ -664,18 +665,27 @@ class UntestedMlModule(RepoRule):
             )
             return
         tested = set(module_graph(inventory).closure(tests))
-        texts = "\n".join(inventory.repo.read_text(path) or "" for path in tests)
-        for module in modules:
-            if module in tested or self._named(module, texts):
-                continue
-            yield Finding(code=self.code, path=module, message=f"no test imports {module}, directly or through another module")
+        untested = [module for module in modules if module not in tested]
+        if not untested:
+            return
+        # The tests' quoted names, not their texts: a result that holds while they do
+        # survives an edit elsewhere in a test file.
+        quoted = [names for path in tests if (names := inventory.repo.read_view(path, "quoted-names")) is not None]
+        for module in untested:
+            if not self._named(module, quoted, inventory, tests):
+                yield Finding(code=self.code, path=module, message=f"no test imports {module}, directly or through another module")
 
     @staticmethod
-    def _named(module: str, texts: str) -> bool:
-        # Tests that run a script (``subprocess.run(["python", "train.py"])``, ``runpy``) name it.
+    def _named(module: str, quoted: list[QuotedNames], inventory: Inventory, tests: list[str]) -> bool:
+        # Tests that run a script (``subprocess.run(["python", "train.py"])``, ``runpy``) name it:
+        # ``"train.py"``, ``"scripts/train.py"`` or ``"pkg.train"``.
         name = PurePosixPath(module).name
         dotted = module_names(module)[0]
-        return bool(re.search(rf"[\"'/]{re.escape(name)}[\"']|[\"']{re.escape(dotted)}[\"']", texts))
+        if any(char in QUOTE_DELIMITERS or char == "\n" for char in name + dotted):
+            # A name with a quote in it is not one run of the view; search the texts themselves.
+            texts = "\n".join(inventory.repo.read_text(path) or "" for path in tests)
+            return bool(re.search(rf"[\"'/]{re.escape(name)}[\"']|[\"']{re.escape(dotted)}[\"']", texts))
+        return any(names.names(name) or names.names(dotted, after_quote=True) for names in quoted)
 
 
 UntestedMlModule.VALID = (

@@ -158,3 +158,25 @@ def test_xdist_outcomes_match_a_plain_run(pytester: pytest.Pytester, workers: li
     warm = pytester.runpytest(*ARGS, *workers)
     assert plain.parseoutcomes() == cold.parseoutcomes() == warm.parseoutcomes()
     assert _entry(pytester).exists()
+
+
+TRAIN = (
+    "import torch\n\n\n"
+    "def fit(model, loader, optimizer):\n"
+    "    for inputs, targets in loader:\n"
+    "        loss = torch.nn.functional.mse_loss(model(inputs), targets)\n"
+    "        loss.backward()\n"
+    "        optimizer.step()\n"
+)
+
+
+def test_comment_added_to_a_module_reuses_the_results(pytester: pytest.Pytester, checks: list[int]) -> None:
+    pytester.makepyfile(train=TRAIN)
+    assert _outcome(pytester.runpytest(*ARGS, "-rA"), "AIML401-no-experiment-tracking") == "FAILED"
+    # The rules read the module through its signals and its imports, which a comment leaves alone.
+    pytester.makepyfile(train=TRAIN.replace("    for inputs", "    # one pass over the data\n    for inputs"))
+    assert _outcome(pytester.runpytest(*ARGS, "-rA"), "AIML401-no-experiment-tracking") == "FAILED"
+    assert len(checks) == 1
+    pytester.makepyfile(train="import mlflow\n" + TRAIN)
+    assert _outcome(pytester.runpytest(*ARGS, "-rA"), "AIML401-no-experiment-tracking") == "PASSED"
+    assert len(checks) == 2

@@ -1,0 +1,93 @@
+"""Views of a file: their values, their equivalence with what they replace, and the early cutoff they give."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pytest_aiml.engine.discovery import RepoFiles
+from pytest_aiml.engine.reads import Read
+from pytest_aiml.engine.views import imported_names, quoted_names
+
+
+def test_imported_names_make_relative_imports_absolute() -> None:
+    text = "import os, numpy as np\nfrom .model import load, Net\nfrom .. import config\nfrom ray import (serve,\n  data)\n"
+    assert imported_names("pkg/sub/app.py", text) == {
+        "os", "numpy", "pkg.sub.model", "pkg.sub.model.load", "pkg.sub.model.Net", "pkg", "pkg.config",
+        "ray", "ray.serve", "ray.data",
+    }
+
+
+def test_quoted_names_after_quotes_and_slashes() -> None:
+    names = quoted_names("tests/test_cli.py", "run(['python', 'scripts/train.py'])\nimport_module(\"pkg.train\")\n")
+    assert names.names("train.py")
+    assert names.names("python")
+    assert names.names("pkg.train", after_quote=True)
+    assert not names.names("train.py", after_quote=True), "train.py follows a slash, not a quote"
+    assert not names.names("scripts")
+
+
+_TEXT = st.text(alphabet="ab./'\"\n #", max_size=40)
+_NAME = st.text(alphabet="ab.", min_size=1, max_size=4)
+
+
+@settings(max_examples=400, deadline=None)
+@given(text=_TEXT, name=_NAME)
+def test_quoted_names_answer_as_the_search_they_replace(text: str, name: str) -> None:
+    names = quoted_names("tests/test_x.py", text)
+    assert names.names(name) == bool(re.search(rf"[\"'/]{re.escape(name)}[\"']", text))
+    assert names.names(name, after_quote=True) == bool(re.search(rf"[\"']{re.escape(name)}[\"']", text))
+
+
+def _recorded(tmp_path: Path, name: str, view: str, text: str) -> tuple[RepoFiles, object]:
+    (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+    (tmp_path / name).write_text(text)
+    repo = RepoFiles(root=tmp_path, paths=(name,))
+    with repo.reads.recording() as log:
+        repo.read_view(name, view)
+    return repo, log
+
+
+def test_comment_added_to_a_module_keeps_its_imports(tmp_path: Path) -> None:
+    _, log = _recorded(tmp_path, "pkg/app.py", "imports", "from .model import load\n")
+    (tmp_path / "pkg/app.py").write_text("from .model import load\n# served by uvicorn\n")
+    assert log.unchanged(tmp_path)
+    (tmp_path / "pkg/app.py").write_text("from .model import load\nimport fastapi\n")
+    assert not log.unchanged(tmp_path)
+
+
+def test_signals_view_follows_the_signals(tmp_path: Path) -> None:
+    _, log = _recorded(tmp_path, "train.py", "signals", "import torch\n")
+    (tmp_path / "train.py").write_text("import torch\n\n\ndef helper():\n    return 1\n")
+    assert log.unchanged(tmp_path)
+    (tmp_path / "train.py").write_text("import torch\nimport mlflow\n")
+    assert not log.unchanged(tmp_path)
+
+
+def test_view_of_a_file_that_disappears_no_longer_matches(tmp_path: Path) -> None:
+    _, log = _recorded(tmp_path, "pkg/app.py", "imports", "import os\n")
+    (tmp_path / "pkg/app.py").unlink()
+    assert not log.unchanged(tmp_path)
+
+
+def test_view_of_a_missing_file_matches_until_it_appears(tmp_path: Path) -> None:
+    repo = RepoFiles(root=tmp_path, paths=())
+    with repo.reads.recording() as log:
+        assert repo.read_view("app.py", "imports") is None
+    assert log.unchanged(tmp_path)
+    (tmp_path / "app.py").write_text("import os\n")
+    assert not log.unchanged(tmp_path)
+
+
+def test_view_read_records_the_caller_value(tmp_path: Path) -> None:
+    (tmp_path / "app.py").write_text("import os\n")
+    repo = RepoFiles(root=tmp_path, paths=("app.py",))
+    with repo.reads.recording() as log:
+        value = repo.read_view("app.py", "imports", value_of=lambda content: imported_names("app.py", content.decode()))
+    assert value == {"os"}
+    [(read, recorded)] = log.fingerprints.items()
+    assert read == Read("app.py", "view:imports")
+    assert "|" in recorded
