@@ -450,6 +450,7 @@ def run_benchmark(codebase: Path, work: Path, *, timeout: float, use_bandit: boo
     cache = work / "cache"
     results["cold"] = run_timed(pytest_command(cache, config, codebase), codebase, timeout)
     results["warm"] = run_timed(pytest_command(cache, config, codebase), codebase, timeout)
+    results["pytest_items"] = _items_floor(work, config, cache, codebase, timeout)
     edited = files[len(files) // 2]
     with edited.open("a", encoding="utf-8") as stream:
         stream.write("# edited by the benchmark\n")
@@ -472,6 +473,34 @@ def run_benchmark(codebase: Path, work: Path, *, timeout: float, use_bandit: boo
         results["bandit"] = Measurement(seconds=None, exit_code=None, note="bandit is not on PATH" if use_bandit else "skipped")
 
     return results
+
+
+def _items_floor(work: Path, config: Path, cache: Path, codebase: Path, timeout: float) -> Measurement:
+    """Time pytest running as many trivial passing tests as the warm run has items, with the same plugins.
+
+    That is what pytest itself costs a warm run: its start-up and three phases per item.
+    What the warm run takes beyond it is pytest-aiml's own work.
+    """
+    listing = subprocess.run(
+        [*pytest_command(cache, config, codebase, "--collect-only")], cwd=codebase, env=measured_environment(),
+        capture_output=True, text=True, timeout=timeout, check=False,
+    )
+    count = sum(1 for line in listing.stdout.splitlines() if "::" in line)
+    if not count:
+        return Measurement(seconds=None, exit_code=None, note="the warm run's items could not be listed")
+    floor = work / "items-floor"
+    floor.mkdir(exist_ok=True)
+    (floor / "test_items_floor.py").write_text(
+        f"import pytest\n\n\n@pytest.mark.parametrize('index', range({count}))\ndef test_item(index):\n    assert index >= 0\n",
+        encoding="utf-8",
+    )
+    command = [
+        sys.executable, "-m", "pytest", "-q", "-p", "no:randomly", f"--rootdir={floor}", "-c", str(config),
+        "-o", f"cache_dir={work / 'cache-items-floor'}",
+    ]
+    measurement = run_timed(command, floor, timeout)
+    measurement.note = f"pytest running {count} trivial tests, as many as the warm run's items, same plugins"
+    return measurement
 
 
 def median_of(passes: Sequence[dict[str, Measurement]]) -> dict[str, Measurement]:
@@ -552,6 +581,7 @@ def format_table(results: dict[str, Measurement], targets: list[dict[str, Any]])
         "ast_parse": "ast.parse (baseline)", "cold": "pytest --aiml-only, cold", "warm": "warm (same cache)",
         "one_file_changed": "one file changed", "cold_n2": "cold, -n 2", "bandit": "bandit -r -q",
         "pytest_start": "pytest start-up", "cold_one_process": "cold, --aiml-jobs=1",
+        "pytest_items": "pytest, as many items",
     }
     rows = [f"{'measurement':<28}{'seconds':>10}{'x ast.parse':>13}{'exit':>6}  note"]
     for key, measurement in results.items():

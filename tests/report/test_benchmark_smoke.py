@@ -100,12 +100,16 @@ def test_quick_run_writes_record(tmp_path: Path) -> None:
     record = json.loads(output.read_text(encoding="utf-8"))
     measurements = record["measurements"]
     assert set(measurements) == {
-        "ast_parse", "pytest_start", "cold", "warm", "one_file_changed", "cold_one_process", "cold_n2", "bandit",
+        "ast_parse", "pytest_start", "cold", "warm", "pytest_items", "one_file_changed", "cold_one_process", "cold_n2",
+        "bandit",
     }
     for name in ("ast_parse", "cold", "warm", "one_file_changed"):
         assert measurements[name]["seconds"] > 0, name
         assert measurements[name]["exit_code"] in (0, 1), name
     assert measurements["ast_parse"]["ratio_to_ast_parse"] == 1.0
+    # The floor runs as many trivial tests as the warm run has items, and they all pass.
+    assert measurements["pytest_items"]["exit_code"] == 0
+    assert "trivial tests, as many as the warm run's items" in measurements["pytest_items"]["note"]
     assert record["machine"]["cpu_count"] >= 1
     assert record["codebase"]["generated"] == {"files": 12, "seed": 0}
     assert "x ast.parse" in completed.stdout
