@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import multiprocessing
 import os
@@ -75,6 +76,9 @@ def scan_in_pool(jobs: Sequence[tuple[str, bytes]], settings: ScanSettings, work
             yield scan_file(path, content, settings)
         return
     _WORKER_SETTINGS = settings
+    # Frozen, the heap the workers inherit is left out of their garbage collections, so its
+    # pages stay shared instead of being copied, and out of this process's while it builds items.
+    gc.freeze()
     try:
         context = multiprocessing.get_context("fork")
         with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
@@ -84,6 +88,7 @@ def scan_in_pool(jobs: Sequence[tuple[str, bytes]], settings: ScanSettings, work
             yield from pool.map(_scan_job, jobs, chunksize=chunk)
     finally:
         _WORKER_SETTINGS = None
+        gc.unfreeze()
 
 
 def _scan_job(job: tuple[str, bytes]) -> FileScan:

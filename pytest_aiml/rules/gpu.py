@@ -654,18 +654,20 @@ class BatchOfOne:
         if not isinstance(expr, cst.Call):
             return None
         func = expr.func
-        if isinstance(func, cst.Attribute) and func.attr.value == "unsqueeze":
-            dim = call_argument(expr, 0, "dim")
-            return func.value if dim is not None and _is_zero(dim.value) else None
-        if isinstance(func, cst.Attribute) and func.attr.value in _RESHAPES:
-            first_arg = call_argument(expr, 0, None)
-            return func.value if first_arg is not None and _is_one(first_arg.value) else None
+        # The functions first: ``torch.unsqueeze(x, 0)`` is an attribute call too, whose first argument is the sample.
         name = self.context.qualified_name(func)
         if name in ("torch.unsqueeze", "numpy.expand_dims"):
             sample = call_argument(expr, 0, "input" if name == "torch.unsqueeze" else "a")
             dim = call_argument(expr, 1, "dim" if name == "torch.unsqueeze" else "axis")
             if sample is not None and dim is not None and _is_zero(dim.value):
                 return sample.value
+            return None
+        if isinstance(func, cst.Attribute) and func.attr.value == "unsqueeze":
+            dim = call_argument(expr, 0, "dim")
+            return func.value if dim is not None and _is_zero(dim.value) else None
+        if isinstance(func, cst.Attribute) and func.attr.value in _RESHAPES:
+            first_arg = call_argument(expr, 0, None)
+            return func.value if first_arg is not None and _is_one(first_arg.value) else None
         return None
 
 
@@ -850,10 +852,13 @@ PerSampleInferenceLoop.VALID = (
         "    action = policy(state).argmax()\n    state, reward, done, _ = env.step(action.item())\n"
     ),
     # unsqueeze(1) adds a channel, not a batch dimension.
+    Example(source=_INFER_HEAD + "for batch in loader:\n    out = model(torch.unsqueeze(batch, 1).cuda())\n"),
     Example(source=_INFER_HEAD + "for batch in loader:\n    out = model(batch.unsqueeze(1).cuda())\n"),
 )
 PerSampleInferenceLoop.INVALID = (
     Example(source=_INFER_HEAD + "for x in samples:\n    preds.append(model(x.unsqueeze(0)))\n", lines=(6,)),
+    Example(source=_INFER_HEAD + "for x in samples:\n    preds.append(model(torch.unsqueeze(x, 0)))\n", lines=(6,)),
+    Example(source=_INFER_HEAD + "for x in samples:\n    preds.append(model(torch.unsqueeze(x, dim=0)))\n", lines=(6,)),
     Example(
         source=_INFER_HEAD + "with torch.no_grad():\n    for img, label in dataset:\n"
         "        out = model(img[None].to('cuda'))\n",

@@ -1421,7 +1421,9 @@ def _keras_member(qualified: str, package: str) -> str | None:
         for subpackage in (f"{package}.", f"{package}.legacy."):
             if qualified.startswith(prefix + subpackage):
                 rest = qualified[len(prefix + subpackage):]
-                return rest if "." not in rest else None
+                # ``legacy.Adam`` is not a member of ``optimizers``; the next subpackage reads it.
+                if "." not in rest:
+                    return rest
     return None
 
 
@@ -1456,6 +1458,8 @@ HyperparametersLeftDefault.INVALID = (
         ),
         lines=(3,),
     ),
+    # The optimizers TensorFlow 2.11 kept for checkpoints of older versions.
+    Example(source="import tensorflow as tf\n\nopt = tf.keras.optimizers.legacy.Adam()\n", lines=(3,)),
     Example(
         source=(
             "from xgboost import XGBClassifier\nfrom sklearn.svm import SVC\nfrom sklearn.pipeline import make_pipeline\n"
