@@ -13,7 +13,7 @@ import gc
 import logging
 import os
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -40,13 +40,13 @@ from pytest_aiml.engine.baseline import Baseline, write_baseline
 from pytest_aiml.engine.findings import Finding
 from pytest_aiml.engine.registry import RuleRegistry, builtin_rules
 from pytest_aiml.engine.repository import RepositoryCache, RepositoryResults, repository_salt, run_repository_rules
-from pytest_aiml.engine.rule import FileRule, Rule
+from pytest_aiml.engine.rule import FileRule, RepoRule, Rule
 from pytest_aiml.engine.waivers import Waiver, comment_only_lines, config_waivers, inline_waivers
 from pytest_aiml.outcomes import Verdict, settle
 from pytest_aiml.report.summary import RunSummary, summarize
 from pytest_aiml.waivers import marker_waivers
 from pytest_aiml.engine.cache import AnalysisCache, SignalsCache, analysis_salt, signals_salt
-from pytest_aiml.engine.parallel import FileScan, ScanSettings, default_workers, scan_in_pool
+from pytest_aiml.engine.parallel import FileScan, ScanSettings, default_workers, scan_in_pool, start_in_background
 from pytest_aiml.engine.runner import (
     FileAnalysis,
     FilePlan,
@@ -110,6 +110,8 @@ class AimlSession:
         self.serving_results: list[dict[str, Any]] = []
         #: What --aiml-fix or --aiml-diff changed, once the controller ran the fix step.
         self.fix_report: Any = None
+        #: Waits for the repository rules' results when a process of their own checks them.
+        self._background_repository: Callable[[], RepositoryResults] | None = None
 
     @classmethod
     def start(cls, config: pytest.Config) -> AimlSession:
@@ -202,19 +204,42 @@ class AimlSession:
         return xdist_support.computed_once(xdist_support.shared_directory(self.config), "repository", self._repository_results)
 
     def _repository_results(self) -> RepositoryResults:
+        if self._background_repository is not None:
+            return self._background_repository()
+        rules, facts, cache = self._repository_inputs()
+        cached = cache.get(self.repo)
+        if cached is not None:
+            log.debug("repository rules: every file they read is unchanged, so their results come from the cache")
+            return cached
+        return self._check_repository(rules, facts, cache)
+
+    def _repository_inputs(self) -> tuple[Sequence[type[RepoRule]], dict[str, Any], RepositoryCache]:
         from pytest_aiml.report.build import mlops_maturity
 
         # The rules only when the run includes the repository's items; the summary's facts always.
         rules = self.registry.repo_rules() if self.scope.include_repository else ()
         facts = {"mlops_maturity": mlops_maturity}
-        cache = RepositoryCache(self._cache_directory("aiml-repository"), repository_salt(rules, tuple(facts)))
-        cached = cache.get(self.repo)
-        if cached is not None:
-            log.debug("repository rules: every file they read is unchanged, so their results come from the cache")
-            return cached
+        return rules, facts, RepositoryCache(self._cache_directory("aiml-repository"), repository_salt(rules, tuple(facts)))
+
+    def _check_repository(
+        self, rules: Sequence[type[RepoRule]], facts: dict[str, Any], cache: RepositoryCache
+    ) -> RepositoryResults:
         results = run_repository_rules(rules, self.inventory, facts)
         cache.put(self.repo, results)
         return results
+
+    def _start_repository_check(self) -> None:
+        """Check the repository rules in a process of their own while this one runs the file items.
+
+        Called once a cold scan is over, when the files' signals are known: the rules then
+        take a core the scan no longer needs instead of running after the file items.
+        """
+        rules, facts, cache = self._repository_inputs()
+        cached = cache.get(self.repo)
+        if cached is not None:
+            self._background_repository = lambda: cached
+            return
+        self._background_repository = start_in_background(lambda: self._check_repository(rules, facts, cache))
 
     @property
     def maturity_level(self) -> str:
@@ -410,6 +435,11 @@ class AimlSession:
         return analysis
 
     @cached_property
+    def _workers(self) -> int:
+        """Return how many processes a scan may use: ``--aiml-jobs``, or one per core up to a limit."""
+        return self.config.getoption("aiml_jobs") or default_workers()
+
+    @cached_property
     def profile(self) -> bool:
         """Time each rule on its own: asked for with ``-vv`` or debug logging of ``pytest_aiml``."""
         return self.config.option.verbose >= 2 or log.isEnabledFor(logging.DEBUG)
@@ -467,6 +497,8 @@ class AimlSession:
                 scanned += 1
             yield relative
         next(scans, None)  # lets the scan finish: its progress line and log
+        if jobs and self._workers > 1:
+            self._start_repository_check()
 
     def _store_scan(self, relative: str, scan: FileScan) -> None:
         source = self._source(relative)
@@ -483,7 +515,7 @@ class AimlSession:
         if not jobs:
             return
         started = time.perf_counter()
-        workers = self.config.getoption("aiml_jobs") or default_workers()
+        workers = self._workers
         settings = ScanSettings(self.registry, self.repo_context, self.cache, profile=self.profile)
         progress = _ScanProgress(self.config, len(jobs), workers)
         for (relative, _content), scan in zip(jobs, scan_in_pool(jobs, settings, workers)):

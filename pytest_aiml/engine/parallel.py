@@ -6,9 +6,11 @@ import gc
 import logging
 import multiprocessing
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from pytest_aiml.engine.cache import AnalysisCache
 from pytest_aiml.engine.context import RepoContext
@@ -17,6 +19,7 @@ from pytest_aiml.engine.runner import FileAnalysis, analyze_text, applicable_rul
 from pytest_aiml.engine.signals import FileSignals, file_signals
 
 log = logging.getLogger("pytest_aiml.parallel")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,3 +98,40 @@ def _scan_job(job: tuple[str, bytes]) -> FileScan:
     assert _WORKER_SETTINGS is not None, "the pool's workers are forked after the settings are set"
     path, content = job
     return scan_file(path, content, _WORKER_SETTINGS)
+
+
+#: The function a background process runs, which the forked process inherits.
+_BACKGROUND: Callable[[], Any] | None = None
+
+
+def start_in_background(function: Callable[[], T]) -> Callable[[], T]:
+    """Start ``function`` in a forked process while this one goes on; return a call that waits for its result.
+
+    The result travels back pickled, and an exception the function raises is raised by
+    the call. Without fork, or if the process dies, the call runs ``function`` here.
+    """
+    global _BACKGROUND
+    if "fork" not in multiprocessing.get_all_start_methods():
+        return function
+    _BACKGROUND = function
+    try:
+        executor = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("fork"))
+        future = executor.submit(_run_background)
+    finally:
+        _BACKGROUND = None
+
+    def result() -> T:
+        try:
+            return future.result()
+        except BrokenProcessPool as error:
+            log.debug("the background process died (%s); computing here instead", error)
+            return function()
+        finally:
+            executor.shutdown(wait=True)
+
+    return result
+
+
+def _run_background() -> Any:
+    assert _BACKGROUND is not None, "the process is forked after the function is set"
+    return _BACKGROUND()

@@ -180,3 +180,18 @@ def test_comment_added_to_a_module_reuses_the_results(pytester: pytest.Pytester,
     pytester.makepyfile(train="import mlflow\n" + TRAIN)
     assert _outcome(pytester.runpytest(*ARGS, "-rA"), "AIML401-no-experiment-tracking") == "PASSED"
     assert len(checks) == 2
+
+
+def test_background_check_after_a_pooled_scan_matches_one_process(pytester: pytest.Pytester) -> None:
+    # Enough modules for the pool, whose end starts the repository rules in a process of their own.
+    pytester.makepyfile(**{f"module_{index:02d}": TRAIN if index % 5 == 0 else "import json\n" for index in range(30)})
+    pytester.makefile(".txt", requirements="torch==2.1.0\n")
+    pooled = pytester.runpytest(*ARGS, "-rA", "--aiml-jobs=2", "--aiml-report=pooled.yaml")
+    assert _outcome(pooled, VULNERABLE) == "FAILED"
+    assert _entry(pytester).exists(), "the background process wrote the cache entry"
+    single = pytester.runpytest(*ARGS, "-rA", "--aiml-jobs=1", "--aiml-no-cache", "--aiml-report=single.yaml")
+    assert pooled.parseoutcomes() == single.parseoutcomes()
+    assert [line for line in pooled.stdout.lines if line.startswith(("PASSED", "FAILED"))] == [
+        line for line in single.stdout.lines if line.startswith(("PASSED", "FAILED"))
+    ]
+    assert "MLOps maturity level: 0 of 3" in pooled.stdout.str()
