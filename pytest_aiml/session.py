@@ -383,15 +383,10 @@ class AimlSession:
         The full libcst analysis waits for the items to run, so that pytest-xdist workers
         each analyse the files of their own items; a cached analysis is used at once.
         """
-        source = self._source(relative)
-        if source is None:
+        if not self._has_rules(relative):
             return None
-        content, text = source
-        if relative not in self._analyses and relative not in self._rules_by_file:
-            self._from_cache(relative, content)
+        _content, text = self._sources[relative]
         rules = self._applicable_rules(relative, text)
-        if not rules:
-            return None
         self._file_waivers[relative] = (
             inline_waivers(relative, text, lambda code: bool(self.all_rules.matching(code))),
             comment_only_lines(text),
@@ -401,6 +396,16 @@ class AimlSession:
         if analysis is not None:
             return FilePlan(codes, analysis.failure)
         return FilePlan(codes, syntax_failure(relative, text))
+
+    def _has_rules(self, relative: str) -> bool:
+        """Tell whether any rule applies to a readable source file, which then has items."""
+        source = self._source(relative)
+        if source is None:
+            return False
+        content, text = source
+        if relative not in self._analyses and relative not in self._rules_by_file:
+            self._from_cache(relative, content)
+        return bool(self._applicable_rules(relative, text))
 
     def _from_cache(self, relative: str, content: bytes) -> FileAnalysis | None:
         """Take a file's analysis from the cache, and with it the rules that apply to the file.
@@ -671,6 +676,8 @@ class AimlSession:
             # Analysing over the pool first lets planning reuse each analysis instead of
             # checking every file's syntax again in this process.
             for relative in self.prescan(sorted(wanted)):
+                if not self._has_rules(relative):
+                    continue  # no items, so no collector and no collection report either
                 collector = AimlFile.from_parent(session, path=self.settings.rootdir / relative, aiml=self)
                 added.extend(item for item in session.genitems(collector) if item.nodeid not in known)
             if self.registry.artifact_rules():
