@@ -188,8 +188,8 @@ class RepoFiles:
         """Return a view of a text file (one of ``engine.views.VIEWS``), recorded by its value rather than its bytes.
 
         ``value_of`` computes the value from the file's bytes (None when it is missing, too
-        large or binary) where the caller has a faster way than the view, such as a cache;
-        it must return what the view would. The result is None when the file cannot be read.
+        large or binary), for a caller with a faster way than the view, such as a cache. It
+        must return what the view would. The result is None when the file cannot be read.
         """
         try:
             size, data = read_text_bytes(self.root / path)

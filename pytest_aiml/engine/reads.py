@@ -1,10 +1,10 @@
-"""What a computation read from the repository, so that its result can be reused while that is unchanged.
+"""The log of a computation's reads of the repository, for reusing its result while they find the same bytes.
 
 The repository rules read the inventory and some files (CI configurations, dependency
-files, the modules an app imports, data files). Their results depend on those bytes
-and on nothing else the repository holds, so a log of each read with a fingerprint of
-what it returned is a complete cache key: the result is reused while every
-fingerprint still matches the file on disk.
+files, the modules an app imports, data files). Their results depend on those bytes and
+on nothing else in the repository. So a log of each read, with a fingerprint of what it
+returned, is a complete cache key. The result is reused while every fingerprint still
+matches the file on disk.
 
 A fingerprint covers exactly what the read could see: the whole text file, its size
 alone, the first bytes a reader takes, or a view of the file (``engine.views``) such as

@@ -41,8 +41,8 @@ class RepositoryResults:
     findings: Mapping[str, tuple[Finding, ...]]
     #: The traceback of each rule that raised, by rule code; such a run is never cached.
     errors: Mapping[str, str] = field(default_factory=dict)
-    #: Other facts computed from the inventory with the rules, such as the maturity level the
-    #: terminal summary shows; builtins only, so that they can be cached.
+    #: Other facts computed from the inventory with the rules, such as the summary's maturity level.
+    #: They are builtins only, so that they can be cached.
     facts: Mapping[str, Any] = field(default_factory=dict)
     reads: ReadLog = field(default_factory=ReadLog)
 
@@ -78,8 +78,8 @@ def run_repository_rules(
 class RepositoryCache:
     """The last run's repository results under ``directory``, reused while nothing they read changed.
 
-    One entry, rewritten atomically: the key is the salt (the rules and the code they
-    run) and the repository's listing, and the entry holds the log of reads. A None
+    One entry, rewritten atomically. Its key is the salt (the rules and the code they
+    run) and the repository's listing, and it contains the log of reads. A None
     directory caches nothing.
     """
 
@@ -140,10 +140,10 @@ class RepositoryCache:
 def repository_salt(rules: Sequence[type[RepoRule]], facts: Sequence[str] = ()) -> str:
     """Digest what the repository results depend on besides the repository's files.
 
-    That is the rules that run and the facts computed with them, the source of every module of this package (the rules
-    lean on the inventory, the signals and shared helpers, and a development checkout
-    changes without a version bump), the sources of custom rules, and whether pyarrow
-    can read Parquet data files.
+    That is the rules that run and the facts computed with them, and the source of every
+    module of this package. The rules lean on the inventory, the signals and shared
+    helpers, and a development checkout changes without a version bump. The salt also
+    covers the sources of custom rules, and whether pyarrow can read Parquet data files.
     """
     hasher = hashlib.sha256(f"{FORMAT_VERSION}\0{__version__}\0{sys.version_info[:2]}".encode())
     hasher.update(f"\0pyarrow={importlib.util.find_spec('pyarrow') is not None}\0{sorted(facts)}".encode())

@@ -668,8 +668,8 @@ class UntestedMlModule(RepoRule):
         untested = [module for module in modules if module not in tested]
         if not untested:
             return
-        # The tests' quoted names, not their texts: a result that holds while they do
-        # survives an edit elsewhere in a test file.
+        # The tests' quoted names, not their texts, so that the result stays valid after an
+        # edit elsewhere in a test file.
         quoted = [names for path in tests if (names := inventory.repo.read_view(path, "quoted-names")) is not None]
         for module in untested:
             if not self._named(module, quoted, inventory, tests):

@@ -1458,7 +1458,7 @@ HyperparametersLeftDefault.INVALID = (
         ),
         lines=(3,),
     ),
-    # The optimizers TensorFlow 2.11 kept for checkpoints of older versions.
+    # The old optimizers, under ``legacy`` since TensorFlow 2.11.
     Example(source="import tensorflow as tf\n\nopt = tf.keras.optimizers.legacy.Adam()\n", lines=(3,)),
     Example(
         source=(

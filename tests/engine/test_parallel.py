@@ -44,7 +44,7 @@ def test_background_exception_is_raised_by_the_wait() -> None:
 
 
 @FORK
-def test_dead_background_process_is_replaced_by_a_run_here() -> None:
+def test_dead_background_process_runs_here() -> None:
     parent = os.getpid()
 
     def dies_in_the_child() -> int:

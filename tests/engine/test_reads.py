@@ -57,7 +57,7 @@ def test_missing_file_matches_until_it_appears(tmp_path: Path) -> None:
     assert not log.unchanged(tmp_path)
 
 
-def test_text_read_over_the_limit_depends_on_the_size_alone(tmp_path: Path) -> None:
+def test_oversized_text_read_keeps_size_only(tmp_path: Path) -> None:
     repo = _repo(tmp_path, {"big.json": b"x" * 100})
     with repo.reads.recording() as log:
         assert repo.read_text("big.json", limit=50) is None

@@ -67,13 +67,13 @@ def test_signals_view_follows_the_signals(tmp_path: Path) -> None:
     assert not log.unchanged(tmp_path)
 
 
-def test_view_of_a_file_that_disappears_no_longer_matches(tmp_path: Path) -> None:
+def test_view_of_deleted_file_mismatches(tmp_path: Path) -> None:
     _, log = _recorded(tmp_path, "pkg/app.py", "imports", "import os\n")
     (tmp_path / "pkg/app.py").unlink()
     assert not log.unchanged(tmp_path)
 
 
-def test_view_of_a_missing_file_matches_until_it_appears(tmp_path: Path) -> None:
+def test_view_of_missing_file_until_created(tmp_path: Path) -> None:
     repo = RepoFiles(root=tmp_path, paths=())
     with repo.reads.recording() as log:
         assert repo.read_view("app.py", "imports") is None

@@ -135,7 +135,7 @@ def pytest_aiml_register_rules(registry):
 '''
 
 
-def test_raising_rule_fails_its_own_item_and_is_not_cached(pytester: pytest.Pytester, checks: list[int]) -> None:
+def test_raising_rule_fails_only_its_item(pytester: pytest.Pytester, checks: list[int]) -> None:
     pytester.makeconftest(RAISING_RULE_CONFTEST)
     pytester.makefile(".txt", requirements="torch==2.1.0\n")
     result = pytester.runpytest(*ARGS, "-rA")
@@ -182,7 +182,7 @@ def test_comment_added_to_a_module_reuses_the_results(pytester: pytest.Pytester,
     assert len(checks) == 2
 
 
-def test_background_check_after_a_pooled_scan_matches_one_process(pytester: pytest.Pytester) -> None:
+def test_background_check_matches_one_process(pytester: pytest.Pytester) -> None:
     # Enough modules for the pool, whose end starts the repository rules in a process of their own.
     pytester.makepyfile(**{f"module_{index:02d}": TRAIN if index % 5 == 0 else "import json\n" for index in range(30)})
     pytester.makefile(".txt", requirements="torch==2.1.0\n")
