@@ -149,14 +149,18 @@ def test_raising_rule_fails_only_its_item(pytester: pytest.Pytester, checks: lis
     assert len(checks) == 2
 
 
-@pytest.mark.parametrize("workers", [["-n", "2"]])
-def test_xdist_outcomes_match_a_plain_run(pytester: pytest.Pytester, workers: list[str]) -> None:
+@pytest.mark.parametrize("modules", [1, 30])
+def test_xdist_outcomes_match_a_plain_run(pytester: pytest.Pytester, modules: int) -> None:
+    # With 30 modules, the worker that scans them starts the repository check in a process of its own.
     pytester.makefile(".txt", requirements="torch==2.1.0\nfastapi==0.100.0\n")
     pytester.makepyfile(serve="import pickle\n\n\ndef load(stream):\n    return pickle.load(stream)\n")
-    plain = pytester.runpytest(*ARGS, "-p", "no:cacheprovider")
-    cold = pytester.runpytest(*ARGS, *workers)
-    warm = pytester.runpytest(*ARGS, *workers)
+    pytester.makepyfile(**{f"module_{index:02d}": TRAIN if index % 5 == 0 else "import json\n" for index in range(modules)})
+    plain = pytester.runpytest(*ARGS, "-p", "no:cacheprovider", "-rA")
+    cold = pytester.runpytest(*ARGS, "-n", "2", "-rA")
+    warm = pytester.runpytest(*ARGS, "-n", "2", "-rA")
     assert plain.parseoutcomes() == cold.parseoutcomes() == warm.parseoutcomes()
+    for run in (cold, warm):
+        assert _outcome(run, VULNERABLE) == _outcome(plain, VULNERABLE) == "FAILED"
     assert _entry(pytester).exists()
 
 
