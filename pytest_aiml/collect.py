@@ -114,7 +114,7 @@ class AimlItem(pytest.Item):
         self.aiml_records.append((key, value))
 
     def repr_failure(self, excinfo: ExceptionInfo[BaseException], style: Any = None) -> str | TerminalRepr:
-        if isinstance(excinfo.value, (AimlFailure, InvalidMarker)):
+        if isinstance(excinfo.value, (AimlFailure, InvalidMarker, RepositoryRuleError)):
             return str(excinfo.value)
         return super().repr_failure(excinfo)
 
