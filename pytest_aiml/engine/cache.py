@@ -14,7 +14,9 @@ import json
 import logging
 import os
 import sys
+import sysconfig
 import tempfile
+import types
 from collections.abc import Iterable, Mapping
 from importlib import metadata
 from pathlib import Path
@@ -30,24 +32,60 @@ log = logging.getLogger("pytest_aiml.cache")
 FORMAT_VERSION = 1
 
 
+def rule_source_files(rules: Iterable[type[Rule]]) -> list[Path]:
+    """Return the source files of the rules' modules and of the modules they use, sorted.
+
+    A rule's behaviour lives in its module and in the helpers it imports, so an edit to
+    either must change the caches' keys. Followed are the modules a rule module refers
+    to: an imported module, and the module of an imported class or function. Modules
+    of the standard library and of installed packages are left out, unless they belong
+    to the rule's own package: their versions change with a new install, and hashing
+    them on every run would cost time for nothing. A constant imported by name
+    (``from helpers import LIMIT``) cannot be followed, because it does not name its module.
+    """
+    installed = {str(Path(path).resolve()) for key in ("stdlib", "platstdlib", "purelib", "platlib")
+                 if (path := sysconfig.get_paths().get(key))}
+    found: dict[str, Path] = {}
+    seen: set[str] = set()
+    for rule in rules:
+        package = rule.__module__.split(".")[0]
+        pending = [rule.__module__]
+        while pending:
+            name = pending.pop()
+            if name in seen:
+                continue
+            seen.add(name)
+            module = sys.modules.get(name)
+            location = getattr(module, "__file__", None)
+            if module is None or not location:
+                continue
+            path = Path(location).resolve()
+            own = name.split(".")[0] == package
+            if not own and any(str(path).startswith(folder + os.sep) for folder in installed):
+                continue
+            found[str(path)] = path
+            for value in vars(module).values():
+                if isinstance(value, types.ModuleType):
+                    pending.append(value.__name__)
+                elif isinstance(value, (type, types.FunctionType)):
+                    pending.append(getattr(value, "__module__", "") or "")
+    return [found[key] for key in sorted(found)]
+
+
 def analysis_salt(rules: Iterable[type[Rule]], pins: Mapping[str, Any]) -> str:
     """Digest everything besides a file's bytes that its analysis depends on.
 
-    The source of each rule's module is included, so editing a rule (a custom rule in
-    a conftest.py, or this package during development) invalidates its entries
-    without a version bump.
+    The sources of each rule's module and of the helpers it uses are included, so editing
+    a rule (a custom rule in a conftest.py, or this package during development)
+    invalidates its entries without a version bump.
     """
     digest = hashlib.sha256()
     digest.update(f"{FORMAT_VERSION}\0{__version__}\0{_libcst_version()}\0{sys.version_info[:2]}".encode())
-    sources: dict[str, str] = {}
-    for rule in sorted(rules, key=lambda rule: rule.code):
+    rules = sorted(rules, key=lambda rule: rule.code)
+    for rule in rules:
         digest.update(f"\0{rule.code}\0{rule.__module__}.{rule.__qualname__}".encode())
-        module = sys.modules.get(rule.__module__)
-        path = getattr(module, "__file__", None)
-        if path and path not in sources:
-            sources[path] = file_digest(Path(path))
-    for path in sorted(sources):
-        digest.update(f"\0{sources[path]}".encode())
+    for path in rule_source_files(rules):
+        digest.update(f"\0{file_digest(path)}".encode())
     digest.update(json.dumps({name: [str(pin) for pin in entries] for name, entries in sorted(pins.items())}).encode())
     return digest.hexdigest()
 

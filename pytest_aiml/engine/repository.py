@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_aiml import __version__
-from pytest_aiml.engine.cache import FORMAT_VERSION, file_digest
+from pytest_aiml.engine.cache import FORMAT_VERSION, file_digest, rule_source_files
 from pytest_aiml.engine.discovery import RepoFiles
 from pytest_aiml.engine.findings import Finding
 from pytest_aiml.engine.inventory import Inventory
@@ -151,9 +151,7 @@ def repository_salt(rules: Sequence[type[RepoRule]], facts: Sequence[str] = ()) 
     sources = {str(path) for path in package.rglob("*.py")} | {str(path) for path in (package / "data").glob("*")}
     for rule in sorted(rules, key=lambda rule: rule.code):
         hasher.update(f"\0{rule.code}\0{rule.__module__}.{rule.__qualname__}".encode())
-        module_file = getattr(sys.modules.get(rule.__module__), "__file__", None)
-        if module_file:
-            sources.add(str(Path(module_file).resolve()))
+    sources |= {str(path) for path in rule_source_files(rules)}
     for path in sorted(sources):
         hasher.update(f"\0{file_digest(Path(path))}".encode())
     return hasher.hexdigest()

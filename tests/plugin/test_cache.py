@@ -144,3 +144,45 @@ def test_xdist_shared_scan_fills_the_cache(pytester: pytest.Pytester) -> None:
     warm = pytester.runpytest(*ARGS, "-n", "2")
     assert warm.parseoutcomes() == cold.parseoutcomes()
     assert len(_entries(pytester)) == 40
+
+
+HELPER_RULE_CONFTEST = '''
+import libcst as cst
+
+from pytest_aiml.engine.rule import Category, Effort, Example, FileRule, Priority
+from servingrules import wording
+
+
+class NoPrintInServing(FileRule):
+    code = "AIML950"
+    slug = "print-in-serving"
+    category = Category.MONITORING
+    priority = Priority.LOW
+    effort = Effort.LOW
+    message = "print() in serving code"
+    impact = "Prints bypass log levels, structure and shipping, so nobody sees them in production."
+    fix = "Replace print() with a logger call."
+    prefilter = ("print(",)
+    VALID = (Example("import logging\\\\nlogging.getLogger(__name__).info('ready')\\\\n"),)
+    INVALID = (Example("print('ready')\\\\n", lines=(1,)),)
+
+    def visit_Call(self, node: cst.Call) -> None:
+        if self.context.qualified_name(node.func) == "builtins.print":
+            self.report(node, wording.message())
+
+
+def pytest_aiml_register_rules(registry):
+    registry.add(NoPrintInServing)
+'''
+
+
+def test_edited_rule_helper_analyses_again(pytester: pytest.Pytester) -> None:
+    # A custom rule's wording lives in a helper module that its conftest.py imports.
+    pytester.makeconftest(HELPER_RULE_CONFTEST)
+    package = pytester.mkpydir("servingrules")
+    (package / "wording.py").write_text("def message():\n    return 'print() in serving code; use logging'\n")
+    pytester.makepyfile(serve="def handler(request):\n    print('got', request)\n    return 1\n")
+    args = ("--aiml-only", "--aiml-select=AIML950", "-p", "no:randomly")
+    pytester.runpytest(*args).stdout.fnmatch_lines(["*AIML950 print() in serving code; use logging"])
+    (package / "wording.py").write_text("def message():\n    return 'print() in serving code; use a logger'\n")
+    pytester.runpytest(*args).stdout.fnmatch_lines(["*AIML950 print() in serving code; use a logger"])

@@ -201,3 +201,44 @@ def test_background_check_matches_one_process(pytester: pytest.Pytester) -> None
         line for line in single.stdout.lines if line.startswith(("PASSED", "FAILED"))
     ]
     assert "MLOps maturity level: 0 of 3" in pooled.stdout.str()
+
+
+HELPER_RULE_CONFTEST = '''
+from pytest_aiml.engine.findings import Finding
+from pytest_aiml.engine.rule import Category, Effort, Example, Priority, RepoRule
+from promptrules import headers
+
+
+class UnversionedPrompt(RepoRule):
+    code = "AIML952"
+    slug = "unversioned-prompt"
+    category = Category.MLOPS
+    priority = Priority.LOW
+    effort = Effort.LOW
+    message = "a prompt file has no version header"
+    impact = "Without a version, a changed prompt cannot be traced to the answers it gave."
+    fix = "Start each prompt file with a version header."
+    VALID = (Example(files={"prompts/a.txt": "version: 1\\\\nAnswer.\\\\n"}),)
+    INVALID = (Example(files={"prompts/a.txt": "Answer.\\\\n"}),)
+
+    def check(self, inventory):
+        for path in inventory.prompt_files:
+            if not headers.is_versioned(inventory.repo.read_text(path) or ""):
+                yield Finding(code=self.code, path=path, message=f"{path} has no version header")
+
+
+def pytest_aiml_register_rules(registry):
+    registry.add(UnversionedPrompt)
+'''
+
+
+def test_edited_rule_helper_is_checked_again(pytester: pytest.Pytester) -> None:
+    pytester.makeconftest(HELPER_RULE_CONFTEST)
+    package = pytester.mkpydir("promptrules")
+    (package / "headers.py").write_text("def is_versioned(text):\n    return text.startswith('version:')\n")
+    (pytester.path / "prompts").mkdir()
+    (pytester.path / "prompts" / "answer.txt").write_text("version: 3\nAnswer from the context only.\n")
+    args = (*ARGS, "-rA", "--aiml-select=AIML952")
+    assert _outcome(pytester.runpytest(*args), "AIML952-unversioned-prompt") == "PASSED"
+    (package / "headers.py").write_text("def is_versioned(text):\n    return text.startswith('# prompt-version:')\n")
+    assert _outcome(pytester.runpytest(*args), "AIML952-unversioned-prompt") == "FAILED"
