@@ -200,12 +200,12 @@ class AimlSession:
     @cached_property
     def repository_results(self) -> RepositoryResults:
         """Return the findings of every repository rule: computed once per run, or reused from the cache."""
-        if self._background_repository is not None:
-            return self._background_repository()
         # Under pytest-xdist, the first worker to run a repository item computes them for all.
         return xdist_support.computed_once(xdist_support.shared_directory(self.config), "repository", self._repository_results)
 
     def _repository_results(self) -> RepositoryResults:
+        if self._background_repository is not None:
+            return self._background_repository()
         rules, facts, cache = self._repository_inputs()
         cached = cache.get(self.repo)
         if cached is not None:
@@ -232,14 +232,14 @@ class AimlSession:
         """Check the repository rules in a process of their own while this one runs the file items.
 
         Called once a cold scan is over, when the files' signals are known: the rules then
-        take a core the scan no longer needs instead of running after the file items. Under
-        pytest-xdist the process takes the lock of the shared result, so the other workers
-        wait for it rather than check the rules again.
+        take a core the scan no longer needs instead of running after the file items.
         """
-        shared = xdist_support.shared_directory(self.config)
-        self._background_repository = start_in_background(
-            lambda: xdist_support.computed_once(shared, "repository", self._repository_results)
-        )
+        rules, facts, cache = self._repository_inputs()
+        cached = cache.get(self.repo)
+        if cached is not None:
+            self._background_repository = lambda: cached
+            return
+        self._background_repository = start_in_background(lambda: self._check_repository(rules, facts, cache))
 
     @property
     def maturity_level(self) -> str:
@@ -487,19 +487,11 @@ class AimlSession:
         if xdist_support.is_worker(self.config) and jobs:
             # The worker that scanned may have had more jobs, because this one may have found
             # some of its entries in the cache already. So its results are matched by path.
-            scanned_here: list[bool] = []
-
-            def scan_for_every_worker() -> list[tuple[str, FileScan]]:
-                scanned_here.append(True)
-                return list(self._scan(jobs))
-
-            stored = dict(xdist_support.computed_once(shared, "prescan", scan_for_every_worker))
+            stored = dict(xdist_support.computed_once(shared, "prescan", lambda: list(self._scan(jobs))))
             for relative in relatives:
                 if relative in stored:
                     self._store_scan(relative, stored[relative])
                 yield relative
-            if scanned_here and self._workers > 1:
-                self._start_repository_check()
             return
         scans = self._scan(jobs)
         # The jobs keep the order of ``relatives``, so each file waits only for its own scan.

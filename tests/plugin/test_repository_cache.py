@@ -153,7 +153,7 @@ def test_raising_rule_fails_only_its_item(pytester: pytest.Pytester, checks: lis
 
 @pytest.mark.parametrize("modules", [1, 30])
 def test_xdist_outcomes_match_a_plain_run(pytester: pytest.Pytester, modules: int) -> None:
-    # With 30 modules, the worker that scans them starts the repository check in a process of its own.
+    # With 30 modules, one worker scans them over the process pool for both workers.
     pytester.makefile(".txt", requirements="torch==2.1.0\nfastapi==0.100.0\n")
     pytester.makepyfile(serve="import pickle\n\n\ndef load(stream):\n    return pickle.load(stream)\n")
     pytester.makepyfile(**{f"module_{index:02d}": TRAIN if index % 5 == 0 else "import json\n" for index in range(modules)})
