@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pytest_aiml.engine.views import view_digest, view_of
+
 #: The largest file read as text; larger ones read as None.
 TEXT_LIMIT = 2_000_000
 #: The fingerprint of a file that could not be read (missing, a folder, no permission).
@@ -95,8 +97,6 @@ def view_fingerprint(name: str, path: str, size: int, data: bytes | None, value:
 
     ``value`` is the view as the reader computed it (``known``); otherwise it is computed here.
     """
-    from pytest_aiml.engine.views import view_digest, view_of
-
     text = None if data is None or is_binary(data) else data
     if not known:
         value = view_of(name, path, text)
