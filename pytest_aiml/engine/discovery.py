@@ -146,9 +146,9 @@ _GLOB_CACHE: dict[str, re.Pattern[str]] = {}
 class RepoFiles:
     """The repository's files as sorted POSIX paths relative to ``root``.
 
-    Reads go through :meth:`read_text`, :meth:`read_bytes` and :meth:`size`, or are
-    declared with :meth:`note_read`, so that a computation recording them (the
-    repository rules) can be cached by what it read.
+    Reads go through :meth:`read_text`, :meth:`read_bytes`, :meth:`read_view` and
+    :meth:`size`, or are declared with :meth:`note_read`, so that a computation
+    recording them (the repository rules) can be cached by what it read.
     """
 
     root: Path
@@ -197,8 +197,8 @@ class RepoFiles:
             log.debug("cannot read %s: %s", path, error)
             self.reads.record(Read(path, f"view:{name}"), MISSING)
             return None
-        text = None if data is None or is_binary(data) else data
-        value = value_of(text) if value_of is not None else view_of(name, path, text)
+        content = None if data is None or is_binary(data) else data
+        value = value_of(content) if value_of is not None else view_of(name, path, content)
         if self.reads.active:
             self.reads.record(Read(path, f"view:{name}"), view_fingerprint(name, path, size, data, value, known=True))
         return value

@@ -233,30 +233,32 @@ def build_inventory(repo: RepoFiles, signals_cache: SignalsCache | None = None) 
     With ``signals_cache``, the signals of a file whose bytes are unchanged come from
     the cache instead of another search of its text.
     """
-    def signals_of(path: str) -> Callable[[bytes | None], FileSignals | None]:
-        def compute(content: bytes | None) -> FileSignals | None:
-            if content is None:
-                return None
-            key = signals_cache.key(path, content) if signals_cache is not None else ""
-            cached = signals_cache.get(key) if signals_cache is not None else None
-            if cached is not None:
-                return FileSignals(path=path, modules=cached[0], signals=cached[1])
-            signals = file_signals(path, content.decode("utf-8", errors="replace"))
-            if signals is not None and signals_cache is not None:
-                signals_cache.put(key, signals.modules, signals.signals)
-            return signals
-
-        return compute
-
     with repo.reads.recording() as reads:
-        # Read as the "signals" view: results computed from the inventory hold while the
-        # signals do, whatever else changes in a file.
-        found = (repo.read_view(path, "signals", signals_of(path)) for path in repo.of_kind(FileKind.PYTHON, FileKind.NOTEBOOK))
-        code = [signals for signals in found if signals is not None]
+        # Each file is read as its "signals" view, so results computed from the inventory
+        # stay valid after an edit that leaves the signals as they were.
+        code = []
+        for path in repo.of_kind(FileKind.PYTHON, FileKind.NOTEBOOK):
+            signals = repo.read_view(path, "signals", lambda content, path=path: _signals(path, content, signals_cache))
+            if signals is not None:
+                code.append(signals)
         if signals_cache is not None:
             signals_cache.save()
         text, models, pins = _text_facts(repo), tuple(_model_files(repo)), collect_pins(repo)
     return Inventory(repo=repo, code=tuple(code), text=text, models=models, pins=pins, reads=reads)
+
+
+def _signals(path: str, content: bytes | None, signals_cache: SignalsCache | None) -> FileSignals | None:
+    """Return a file's signals: from the cache when its bytes are known, otherwise searched and then cached."""
+    if content is None:
+        return None
+    key = signals_cache.key(path, content) if signals_cache is not None else ""
+    cached = signals_cache.get(key) if signals_cache is not None else None
+    if cached is not None:
+        return FileSignals(path=path, modules=cached[0], signals=cached[1])
+    signals = file_signals(path, content.decode("utf-8", errors="replace"))
+    if signals is not None and signals_cache is not None:
+        signals_cache.put(key, signals.modules, signals.signals)
+    return signals
 
 
 def is_training_script_name(path: str) -> bool:

@@ -95,12 +95,15 @@ def is_binary(data: bytes) -> bool:
 def view_fingerprint(name: str, path: str, size: int, data: bytes | None, value: Any = None, *, known: bool = False) -> str:
     """Fingerprint a view read: the digest of the bytes, then that of the view's value.
 
-    ``value`` is the view as the reader computed it (``known``); otherwise it is computed here.
+    ``value`` is the view as the reader computed it (``known``). Otherwise it is computed here.
     """
+    view = view_digest(name, value) if known else _current_view_digest(name, path, data)
+    return f"{text_fingerprint(size, TEXT_LIMIT, data)}|{view}"
+
+
+def _current_view_digest(name: str, path: str, data: bytes | None) -> str:
     text = None if data is None or is_binary(data) else data
-    if not known:
-        value = view_of(name, path, text)
-    return f"{text_fingerprint(size, TEXT_LIMIT, data)}|{view_digest(name, value)}"
+    return view_digest(name, view_of(name, path, text))
 
 
 def fingerprint(root: Path, read: Read) -> str:
@@ -145,7 +148,7 @@ def matches(root: Path, read: Read, recorded: str) -> bool:
         return False
     if text_fingerprint(size, TEXT_LIMIT, data) == recorded_bytes:
         return True
-    return view_fingerprint(read.kind.split(":", 1)[1], read.path, size, data).split("|", 1)[1] == recorded_view
+    return _current_view_digest(read.kind.split(":", 1)[1], read.path, data) == recorded_view
 
 
 class ReadRecorder:
@@ -162,18 +165,12 @@ class ReadRecorder:
         for log in self._active:
             log.add(read, value)
 
-    def start(self) -> ReadLog:
-        log = ReadLog()
-        self._active.append(log)
-        return log
-
-    def stop(self, log: ReadLog) -> None:
-        self._active.remove(log)
-
     @contextmanager
     def recording(self) -> Iterator[ReadLog]:
-        log = self.start()
+        """Record every read into a new log until the block ends."""
+        log = ReadLog()
+        self._active.append(log)
         try:
             yield log
         finally:
-            self.stop(log)
+            self._active.remove(log)

@@ -88,7 +88,6 @@ class RepositoryCache:
     def __init__(self, directory: Path | None, salt: str) -> None:
         self.directory = directory
         self.salt = salt
-        self.hit = False
 
     def key(self, repo: RepoFiles) -> str:
         return digest(self.salt.encode() + b"\0" + "\0".join(repo.paths).encode())
@@ -114,7 +113,6 @@ class RepositoryCache:
             return None
         if not reads.unchanged(repo.root):
             return None
-        self.hit = True
         return RepositoryResults(findings=findings, facts=facts, reads=reads)
 
     def put(self, repo: RepoFiles, results: RepositoryResults) -> None:

@@ -79,7 +79,8 @@ class QuotedNames:
     after_any: frozenset[str]
     after_quote: frozenset[str]
 
-    def names(self, name: str, *, after_quote: bool = False) -> bool:
+    def contains(self, name: str, *, after_quote: bool = False) -> bool:
+        """Tell whether ``name`` is a run after any delimiter, or after a quote with ``after_quote``."""
         return name in (self.after_quote if after_quote else self.after_any)
 
 

@@ -685,7 +685,7 @@ class UntestedMlModule(RepoRule):
             # A name with a quote in it is not one run of the view; search the texts themselves.
             texts = "\n".join(inventory.repo.read_text(path) or "" for path in tests)
             return bool(re.search(rf"[\"'/]{re.escape(name)}[\"']|[\"']{re.escape(dotted)}[\"']", texts))
-        return any(names.names(name) or names.names(dotted, after_quote=True) for names in quoted)
+        return any(names.contains(name) or names.contains(dotted, after_quote=True) for names in quoted)
 
 
 UntestedMlModule.VALID = (

@@ -23,11 +23,11 @@ def test_imported_names_make_relative_imports_absolute() -> None:
 
 def test_quoted_names_after_quotes_and_slashes() -> None:
     names = quoted_names("tests/test_cli.py", "run(['python', 'scripts/train.py'])\nimport_module(\"pkg.train\")\n")
-    assert names.names("train.py")
-    assert names.names("python")
-    assert names.names("pkg.train", after_quote=True)
-    assert not names.names("train.py", after_quote=True), "train.py follows a slash, not a quote"
-    assert not names.names("scripts")
+    assert names.contains("train.py")
+    assert names.contains("python")
+    assert names.contains("pkg.train", after_quote=True)
+    assert not names.contains("train.py", after_quote=True), "train.py follows a slash, not a quote"
+    assert not names.contains("scripts")
 
 
 _TEXT = st.text(alphabet="ab./'\"\n #", max_size=40)
@@ -36,10 +36,10 @@ _NAME = st.text(alphabet="ab.", min_size=1, max_size=4)
 
 @settings(max_examples=400, deadline=None)
 @given(text=_TEXT, name=_NAME)
-def test_quoted_names_answer_as_the_search_they_replace(text: str, name: str) -> None:
+def test_quoted_names_match_the_replaced_search(text: str, name: str) -> None:
     names = quoted_names("tests/test_x.py", text)
-    assert names.names(name) == bool(re.search(rf"[\"'/]{re.escape(name)}[\"']", text))
-    assert names.names(name, after_quote=True) == bool(re.search(rf"[\"']{re.escape(name)}[\"']", text))
+    assert names.contains(name) == bool(re.search(rf"[\"'/]{re.escape(name)}[\"']", text))
+    assert names.contains(name, after_quote=True) == bool(re.search(rf"[\"']{re.escape(name)}[\"']", text))
 
 
 def _recorded(tmp_path: Path, name: str, view: str, text: str) -> tuple[RepoFiles, object]:
