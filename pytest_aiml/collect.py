@@ -30,6 +30,11 @@ PARSE_FIX = (
     "correct the syntax error, or add the file to 'exclude' in [tool.pytest-aiml] if it is not meant to be Python."
 )
 
+UNREAD_FIX = (
+    "if it is generated or vendored code, add it to 'exclude' in [tool.pytest-aiml] so that no rule is "
+    "expected to check it; otherwise split it into smaller modules."
+)
+
 
 class RepositoryRuleError(Exception):
     """A repository rule raised; all of them run together, so its item shows the traceback it left."""
@@ -180,6 +185,22 @@ class ParseErrorItem(AimlItem):
         return self.path, max(self.failure.line - 1, 0), "aiml parse error"
 
 
+class UnreadFileItem(AimlItem):
+    """Item of a source file that is not analysed (too large, binary, unreadable): skipped, with the reason."""
+
+    def __init__(self, *, reason: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.reason = reason
+        self.target = self.aiml.relative(self.path)
+
+    def runtest(self) -> None:
+        self.record(RESULT_PROPERTY, {"unread": {"path": self.target, "reason": self.reason}})
+        skip_item(f"{self.target} was not analysed: {self.reason}. Fix: {UNREAD_FIX}")
+
+    def reportinfo(self) -> tuple[Path, int | None, str]:
+        return self.path, 0, "aiml not analysed"
+
+
 class RepoRuleItem(AimlItem):
     """One repository rule, checked on the inventory."""
 
@@ -212,6 +233,9 @@ class AimlFile(pytest.File):
         except InlineWaiverError as error:
             raise self.CollectError(f"pytest-aiml: invalid inline waiver: {error}") from None
         if plan is None:
+            return
+        if plan.unread is not None:
+            yield UnreadFileItem.from_parent(self, name="aiml-not-analysed", aiml=self.aiml, reason=plan.unread)
             return
         if plan.failure is not None:
             yield ParseErrorItem.from_parent(

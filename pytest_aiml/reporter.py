@@ -24,6 +24,8 @@ def write_summary(terminalreporter: Any, aiml: AimlSession) -> None:
         write(f"{summary.below_threshold} finding(s) are below --aiml-fail-on {aiml.settings.fail_on.value} and do not fail")
     if summary.parse_errors:
         write(f"files that could not be parsed: {len(summary.parse_errors)}")
+    if summary.unread_files:
+        write(f"files not analysed (too large, binary or unreadable; -rs shows why): {len(summary.unread_files)}")
     waived = sum(summary.waived_by_rule.values())
     if waived:
         per_rule = ", ".join(f"{code}: {count}" for code, count in summary.waived_by_rule.items())

@@ -52,6 +52,7 @@ from pytest_aiml.engine.runner import (
     FilePlan,
     RuleTimes,
     analyze_text,
+    UnreadSource,
     applicable_rules,
     read_source,
     syntax_failure,
@@ -84,6 +85,8 @@ class AimlSession:
         self.outcomes: dict[str, str] = {}
         self._analyses: dict[str, FileAnalysis] = {}
         self._sources: dict[str, tuple[bytes, str] | None] = {}
+        #: Source files that exist but are not analysed, with the reason (engine.runner.UnreadSource).
+        self._unread: dict[str, str] = {}
         self._rules_by_file: dict[str, list[type[FileRule]]] = {}
         self._file_waivers: dict[str, tuple[list[Waiver], frozenset[int]]] = {}
         #: Set when the run was interrupted (collection errors, Ctrl-C): the results are partial.
@@ -373,7 +376,11 @@ class AimlSession:
 
     def _source(self, relative: str) -> tuple[bytes, str] | None:
         if relative not in self._sources:
-            self._sources[relative] = read_source(self.repo.root / relative)
+            try:
+                self._sources[relative] = read_source(self.repo.root / relative)
+            except UnreadSource as error:
+                self._unread[relative] = str(error)
+                self._sources[relative] = None
         return self._sources[relative]
 
     def plan(self, relative: str) -> FilePlan | None:
@@ -385,6 +392,8 @@ class AimlSession:
         """
         if not self._has_rules(relative):
             return None
+        if relative in self._unread:
+            return FilePlan((), unread=self._unread[relative])
         _content, text = self._sources[relative]
         rules = self._applicable_rules(relative, text)
         self._file_waivers[relative] = (
@@ -398,10 +407,12 @@ class AimlSession:
         return FilePlan(codes, syntax_failure(relative, text))
 
     def _has_rules(self, relative: str) -> bool:
-        """Tell whether any rule applies to a readable source file, which then has items."""
+        """Tell whether a source file has items: any rule applies to it, or it could not be read."""
         source = self._source(relative)
         if source is None:
-            return False
+            # A file that exists but is not analysed gets a skipped item with the reason,
+            # so that it does not look like a clean one.
+            return relative in self._unread
         content, text = source
         if relative not in self._analyses and relative not in self._rules_by_file:
             self._from_cache(relative, content)

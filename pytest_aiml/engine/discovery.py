@@ -17,7 +17,7 @@ from typing import Any
 
 from pytest_aiml.artifacts.extensions import MODEL_EXTENSIONS, has_model_extension
 from pytest_aiml.engine.reads import (
-    MISSING, TEXT_LIMIT, Read, ReadRecorder, fingerprint, is_binary, read_text_bytes, text_fingerprint, view_fingerprint,
+    MISSING, Read, ReadRecorder, fingerprint, is_binary, read_text_bytes, text_fingerprint, text_limit, view_fingerprint,
 )
 from pytest_aiml.engine.views import view_of
 
@@ -167,13 +167,18 @@ class RepoFiles:
             return self.by_kind[kinds[0]]
         return tuple(path for path in self.paths if classify(path) in kinds)
 
-    def read_text(self, path: str, limit: int = TEXT_LIMIT) -> str | None:
-        """Read a file as text, or return None when it is missing, too large or binary."""
+    def read_text(self, path: str, limit: int | None = None) -> str | None:
+        """Read a file as text, or return None when it is missing, too large or binary.
+
+        Without ``limit``, the limit is that of the file's kind (``reads.text_limit``).
+        """
         data = self.read_bytes(path, limit)
         return None if data is None else data.decode("utf-8", errors="replace")
 
-    def read_bytes(self, path: str, limit: int = TEXT_LIMIT) -> bytes | None:
+    def read_bytes(self, path: str, limit: int | None = None) -> bytes | None:
         """Read a text file's bytes, or return None when it is missing, too large or binary."""
+        if limit is None:
+            limit = text_limit(path)
         try:
             size, data = read_text_bytes(self.root / path, limit)
         except OSError as error:
@@ -192,7 +197,7 @@ class RepoFiles:
         must return what the view would. The result is None when the file cannot be read.
         """
         try:
-            size, data = read_text_bytes(self.root / path)
+            size, data = read_text_bytes(self.root / path, text_limit(path))
         except OSError as error:
             log.debug("cannot read %s: %s", path, error)
             self.reads.record(Read(path, f"view:{name}"), MISSING)

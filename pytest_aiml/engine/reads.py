@@ -25,6 +25,9 @@ from pytest_aiml.engine.views import view_digest, view_of
 
 #: The largest file read as text; larger ones read as None.
 TEXT_LIMIT = 2_000_000
+#: The largest notebook read as text. A notebook keeps its cells' outputs, plots as
+#: base64 images among them, so one of a few megabytes often contains little code.
+NOTEBOOK_TEXT_LIMIT = 50_000_000
 #: The fingerprint of a file that could not be read (missing, a folder, no permission).
 MISSING = "missing"
 #: The fingerprint of a text read that returned nothing because the file is over the limit.
@@ -75,6 +78,11 @@ def digest(data: bytes) -> str:
     return hashlib.blake2b(data, digest_size=20).hexdigest()
 
 
+def text_limit(path: str) -> int:
+    """Return the largest size at which the file at ``path`` is read as text."""
+    return NOTEBOOK_TEXT_LIMIT if path.endswith(".ipynb") else TEXT_LIMIT
+
+
 def text_fingerprint(size: int, limit: int, data: bytes | None) -> str:
     """Fingerprint a text read of a file of ``size`` bytes that returned ``data`` under ``limit``."""
     if size > limit:
@@ -98,7 +106,7 @@ def view_fingerprint(name: str, path: str, size: int, data: bytes | None, value:
     ``value`` is the view as the reader computed it (``known``). Otherwise it is computed here.
     """
     view = view_digest(name, value) if known else _current_view_digest(name, path, data)
-    return f"{text_fingerprint(size, TEXT_LIMIT, data)}|{view}"
+    return f"{text_fingerprint(size, text_limit(path), data)}|{view}"
 
 
 def _current_view_digest(name: str, path: str, data: bytes | None) -> str:
@@ -126,7 +134,7 @@ def fingerprint(root: Path, read: Read) -> str:
                     hasher.update(chunk)
             return hasher.hexdigest()
         if read.kind.startswith("view:"):
-            return view_fingerprint(read.kind.split(":", 1)[1], read.path, *read_text_bytes(full))
+            return view_fingerprint(read.kind.split(":", 1)[1], read.path, *read_text_bytes(full, text_limit(read.path)))
     except (OSError, ValueError):
         return MISSING
     # A kind this version does not know comes from another version's entry: never a match.
@@ -143,10 +151,10 @@ def matches(root: Path, read: Read, recorded: str) -> bool:
         return fingerprint(root, read) == recorded
     recorded_bytes, recorded_view = recorded.split("|", 1)
     try:
-        size, data = read_text_bytes(root / read.path)
+        size, data = read_text_bytes(root / read.path, text_limit(read.path))
     except OSError:
         return False
-    if text_fingerprint(size, TEXT_LIMIT, data) == recorded_bytes:
+    if text_fingerprint(size, text_limit(read.path), data) == recorded_bytes:
         return True
     return _current_view_digest(read.kind.split(":", 1)[1], read.path, data) == recorded_view
 

@@ -20,6 +20,7 @@ from pytest_aiml.engine.discovery import is_test_path
 from pytest_aiml.engine.findings import Finding, ParseFailure
 from pytest_aiml.engine.notebooks import NotebookSource, notebook_source
 from pytest_aiml.engine.positions import start_positions
+from pytest_aiml.engine.reads import is_binary, text_limit
 from pytest_aiml.engine.rule import FileRule
 from pytest_aiml.engine.walk import walk_batched
 
@@ -104,24 +105,34 @@ class FilePlan:
 
     rules: tuple[str, ...]
     failure: ParseFailure | None = None
+    #: Why the file is not analysed at all (:class:`UnreadSource`); it then has no rules.
+    unread: str | None = None
 
 
-#: Files larger than this are not read as source: generated code, vendored bundles.
-MAX_SOURCE_BYTES = 2_000_000
+class UnreadSource(Exception):
+    """A source file that is not analysed, and why: over its size limit, binary or unreadable."""
 
 
 def read_source(path: Path) -> tuple[bytes, str] | None:
-    """Read a source file as bytes and text; None when missing, too large or binary."""
+    """Read a source file as bytes and text; None when it no longer exists.
+
+    Raises :class:`UnreadSource` for a file that exists but is not analysed. Files over
+    ``reads.text_limit`` are mostly generated code or vendored bundles; reading them as
+    source would make one file the cost of a whole scan.
+    """
+    limit = text_limit(path.name)
     try:
-        if path.stat().st_size > MAX_SOURCE_BYTES:
-            log.debug("not reading %s: larger than %d bytes", path, MAX_SOURCE_BYTES)
-            return None
+        size = path.stat().st_size
+        if size > limit:
+            kind = "notebooks" if path.suffix == ".ipynb" else "Python sources"
+            raise UnreadSource(f"{size:,} bytes, over the {limit:,}-byte limit for {kind}")
         content = path.read_bytes()
+    except FileNotFoundError:
+        return None
     except OSError as error:
-        log.debug("cannot read %s: %s", path, error)
-        return None
-    if b"\0" in content[:8192]:
-        return None
+        raise UnreadSource(f"cannot be read: {error.strerror or error}") from None
+    if is_binary(content):
+        raise UnreadSource("contains NUL bytes, so it is not text")
     return content, content.decode("utf-8", errors="replace")
 
 
@@ -149,8 +160,18 @@ def syntax_failure(path: str, text: str) -> ParseFailure | None:
 
 
 def applicable_rules(path: str, text: str, rules: Sequence[type[FileRule]]) -> list[type[FileRule]]:
-    """Return the rules whose text pre-filter matches the file; the others cannot report on it."""
+    """Return the rules whose text pre-filter matches the file; the others cannot report on it.
+
+    A notebook's pre-filters read the code of its cells, which is all the rules check. Its
+    JSON also contains markdown and outputs (plots as base64 text, megabytes of them), in
+    which a fragment would match text no rule checks, and slowly.
+    """
     test_file = is_test_path(path)
+    if path.endswith(".ipynb"):
+        try:
+            text = notebook_source(text).source
+        except ValueError:
+            pass  # the analysis reports the notebook as unreadable; every rule that matches stays
     return [rule for rule in rules if (rule.applies_to_tests or not test_file) and rule.applies_to(path, text)]
 
 

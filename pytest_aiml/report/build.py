@@ -449,6 +449,7 @@ def details_section(
         "findings_by_priority": summary.findings_by_priority,
         "items": items,
         "parse_errors": summary.parse_errors,
+        "unread_files": sorted(summary.unread_files, key=lambda entry: entry["path"]),
         "waivers": summary.waivers,
         "waived_findings_by_rule": summary.waived_by_rule,
         "stale_waivers": summary.stale_waivers,

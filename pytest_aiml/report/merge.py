@@ -188,6 +188,7 @@ def merge_reports(
         findings_by_priority=_findings_by_priority(items, shards),
         items=items,
         parse_errors=_merge_parse_errors(details),
+        unread_files=_merge_unread_files(details),
         waivers=waivers,
         waived_findings_by_rule=_waived_by_rule(waivers),
         stale_waivers=_stale_waivers(details, waivers, complete),
@@ -336,6 +337,14 @@ def _merge_parse_errors(details: Sequence[Mapping[str, Any]]) -> list[dict[str, 
         for error in detail.get("parse_errors", []):
             found.setdefault(_identity(error), copy.deepcopy(dict(error)))
     return sorted(found.values(), key=lambda error: (error.get("path", ""), error.get("line", 0), error.get("column", 0)))
+
+
+def _merge_unread_files(details: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    found: dict[str, dict[str, Any]] = {}
+    for detail in details:
+        for entry in detail.get("unread_files", []):
+            found.setdefault(entry["path"], copy.deepcopy(dict(entry)))
+    return [found[path] for path in sorted(found)]
 
 
 def _merge_waivers(details: Sequence[Mapping[str, Any]], labels: Sequence[str]) -> list[dict[str, Any]]:

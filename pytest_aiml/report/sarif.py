@@ -161,9 +161,18 @@ def _location(path: str, line: int, column: int) -> dict[str, Any]:
 
 
 def _invocation(results: Iterable[Mapping[str, Any]], interrupted: bool) -> dict[str, Any]:
-    """Describe the run; files that could not be parsed become error notifications."""
+    """Describe the run: files that could not be parsed become errors, files not analysed warnings."""
     notifications = []
     for result in results:
+        unread = result.get("unread")
+        if unread is not None:
+            notifications.append(
+                {
+                    "level": "warning",
+                    "message": {"text": f"not analysed: {unread['reason']}"},
+                    "locations": [_location(unread["path"], 0, 0)],
+                }
+            )
         failure = result.get("parse_error")
         if failure is None:
             continue

@@ -22,6 +22,8 @@ class RunSummary:
     failing_items: int = 0
     below_threshold: int = 0
     parse_errors: list[dict[str, Any]] = field(default_factory=list)
+    #: Source files not analysed at all, with the reason: over the size limit, binary, unreadable.
+    unread_files: list[dict[str, Any]] = field(default_factory=list)
     waived_by_rule: dict[str, int] = field(default_factory=dict)
     waivers: list[dict[str, Any]] = field(default_factory=list)
     stale_waivers: list[str] = field(default_factory=list)
@@ -58,6 +60,9 @@ def summarize(
     for result in results:
         if "parse_error" in result:
             summary.parse_errors.append(dict(result["parse_error"]))
+            continue
+        if "unread" in result:
+            summary.unread_files.append(dict(result["unread"]))
             continue
         active = result.get("findings") or []
         counts[result["priority"]] += len(active)
