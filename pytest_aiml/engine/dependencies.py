@@ -19,7 +19,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from pytest_aiml.engine.discovery import FileKind, RepoFiles
+from pytest_aiml.engine.discovery import REQUIREMENT_FOLDERS, FileKind, RepoFiles
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -31,7 +31,11 @@ log = logging.getLogger("pytest_aiml.dependencies")
 _LOCK_PACKAGE = re.compile(r'^\s*name\s*=\s*"([^"]+)"\s*\n\s*version\s*=\s*"([^"]+)"', re.MULTILINE)
 #: A clause that may put a ceiling on the version: ``<2.6``, ``<=2.5.1``, ``==2.5.*``, ``~=2.4.0``.
 _UPPER_CLAUSE = re.compile(r"^\s*(<=|<|===|==|~=)\s*([0-9][\w.*+!-]*)\s*$")
-#: Folders that hold the dependency files of the folder above them: ``requirements/requirements-dev.txt``.
+#: Files that record the versions installed, rather than the versions admitted.
+LOCK_FILES = frozenset({"poetry.lock", "uv.lock", "pdm.lock"})
+#: Words in the name of a requirements file for development only: ``requirements-dev.txt``, ``docs.txt``.
+_DEVELOPMENT_NAME = re.compile(r"(^|[-_.])(dev|develop|devel|test|tests|testing|docs?|lint|typing|style|ci)([-_.]|$)")
+#: Folders that contain the dependency files of the folder above them: ``requirements/requirements-dev.txt``.
 _DEPENDENCY_FOLDERS = frozenset(
     {"requirements", "requirements.d", "reqs", "deps", "dependencies", "envs", "environments", "conda", "docker"}
 )
@@ -68,13 +72,35 @@ def may_run_below(
     Only the pins of the nearest folder at or above ``path`` whose dependency files name
     the package apply, so that one project's requirements do not speak for another's in
     the same repository. The repository root's files are the fallback, and a ``path``
-    of None stands for a file at the root. Of those pins, a specifier that admits no
-    version at or above ``version`` (``<2.6``, ``==2.5.*``) means an old version runs.
-    Otherwise exact pins (``==``, lock files) decide when present, then the highest
-    lower bound does, and with neither, any version may run.
+    of None stands for a file at the root.
+
+    A lock file of that folder decides alone: it records what is installed. Otherwise
+    each dependency file describes an environment the code may run in (the package's
+    own requirements, a deployment's, a type checker's), and an old version may run if
+    any of them admits one. ``requirements/typing.txt`` pinning ``torch==2.9.1`` does not
+    stop ``requirements/base.txt`` from admitting torch 2.1.
     """
     threshold = Version(version)
     entries = _nearest_pins(pins.get(canonicalize_name(package), ()), path)
+    if not entries:
+        return True
+    locked = [pin for pin in entries if _is_lock_file(pin.source)]
+    if locked:
+        return _admits_below(locked, threshold)
+    by_source: dict[str, list[Pin]] = {}
+    for pin in entries:
+        by_source.setdefault(pin.source, []).append(pin)
+    return any(_admits_below(file_pins, threshold) for file_pins in by_source.values())
+
+
+def _admits_below(entries: Iterable[Pin], threshold: Version) -> bool:
+    """Tell whether the pins of one environment admit a version below ``threshold``.
+
+    A specifier that admits no version at or above ``threshold`` (``<2.6``, ``==2.5.*``)
+    means an old version runs. Otherwise exact pins decide when present, then the highest
+    lower bound does, and with neither, any version may run.
+    """
+    entries = list(entries)
     if any(_excludes_from(pin.specifier, threshold) for pin in entries):
         return True
     exact_versions = [_version(pin.specifier.lstrip("=")) for pin in entries if pin.exact]
@@ -94,6 +120,15 @@ def may_run_below(
     return max(lower_bounds) < threshold
 
 
+def is_development_file(source: str) -> bool:
+    """Tell whether a dependency file lists what tests, docs or linters need: ``requirements/test.txt``."""
+    return _DEVELOPMENT_NAME.search(posixpath.basename(source).rsplit(".", 1)[0].lower()) is not None
+
+
+def _is_lock_file(source: str) -> bool:
+    return posixpath.basename(source) in LOCK_FILES
+
+
 def _nearest_pins(entries: tuple[Pin, ...], path: str | None) -> tuple[Pin, ...]:
     """Return the pins of the nearest folder at or above ``path`` that has any, or none."""
     by_folder: dict[str, list[Pin]] = {}
@@ -108,8 +143,17 @@ def _nearest_pins(entries: tuple[Pin, ...], path: str | None) -> tuple[Pin, ...]
 
 
 def _project_folder(source: str) -> str:
-    """Return the folder whose code a dependency file describes: ``requirements/dev.txt`` describes the root."""
+    """Return the folder whose code a dependency file describes.
+
+    ``requirements/dev.txt`` and ``service/docker/requirements.txt`` describe the folder
+    above theirs. A ``requirements`` tree may have subfolders per component
+    (``requirements/pytorch/base.txt``): it describes the folder above the tree.
+    """
     folder = posixpath.dirname(source)
+    parts = folder.split("/") if folder else []
+    for index, part in enumerate(parts):
+        if part.lower() in REQUIREMENT_FOLDERS:
+            return "/".join(parts[:index])
     parent, name = posixpath.split(folder)
     return parent if name.lower() in _DEPENDENCY_FOLDERS else folder
 
@@ -162,7 +206,7 @@ def _pins_of(path: str, text: str) -> Iterable[Pin]:
         yield from _requirement_lines(path, text.splitlines())
     elif name == "pyproject.toml":
         yield from _pyproject_pins(path, text)
-    elif name in ("poetry.lock", "uv.lock", "pdm.lock"):
+    elif name in LOCK_FILES:
         for match in _LOCK_PACKAGE.finditer(text):
             yield Pin(canonicalize_name(match.group(1)), f"=={match.group(2)}", path, exact=True)
     elif name == "setup.cfg":

@@ -42,6 +42,9 @@ _DEPENDENCY_NAMES = re.compile(
     r"^(requirements[\w.-]*\.(txt|in)|pyproject\.toml|setup\.cfg|setup\.py|Pipfile(\.lock)?|poetry\.lock"
     r"|uv\.lock|pdm\.lock|environment\.ya?ml|conda[\w.-]*\.ya?ml)$"
 )
+#: Folders whose ``.txt`` and ``.in`` files are all requirement files, whatever their names:
+#: ``requirements/base.txt``, ``requirements/pytorch/extra.txt``.
+REQUIREMENT_FOLDERS = frozenset({"requirements", "requirements.d"})
 _CI_PATTERNS = (
     ".github/workflows/*.yml", ".github/workflows/*.yaml", ".gitlab-ci.yml", "Jenkinsfile",
     ".circleci/config.yml", "azure-pipelines.yml", "bitbucket-pipelines.yml", ".buildkite/*.yml",
@@ -76,6 +79,8 @@ def classify(path: str) -> FileKind:
     if suffix == ".ipynb":
         return FileKind.NOTEBOOK
     if _DEPENDENCY_NAMES.match(name):
+        return FileKind.DEPENDENCIES
+    if suffix in (".txt", ".in") and not REQUIREMENT_FOLDERS.isdisjoint(part.lower() for part in pure.parts[:-1]):
         return FileKind.DEPENDENCIES
     if any(fnmatch.fnmatchcase(path, pattern) for pattern in _CI_PATTERNS):
         return FileKind.CI

@@ -13,7 +13,7 @@ from typing import TypeVar
 from pytest_aiml.engine.cache import SignalsCache
 from pytest_aiml.engine.constants import LiteralConstant, preprocessing_constants
 from pytest_aiml.artifacts.versioning import version_from_name
-from pytest_aiml.engine.dependencies import Pin, collect_pins
+from pytest_aiml.engine.dependencies import Pin, collect_pins, is_development_file
 from pytest_aiml.engine.discovery import FileKind, RepoFiles, classify, is_test_path
 from pytest_aiml.engine.notebooks import notebook_source
 from pytest_aiml.engine.reads import ReadLog
@@ -129,11 +129,16 @@ class Inventory:
         A package's distribution name usually matches its module (``scikit-learn`` is the
         exception the table's aliases cover), so this finds libraries the scanned code
         reaches only indirectly, like providers loaded by ``init_chat_model("anthropic:...")``.
+        Files for tests, docs or linters (``requirements/test.txt``) do not count: a
+        library the tests need is not one the code runs on.
         """
+        named = {
+            package for package, pins in self.pins.items() if any(not is_development_file(pin.source) for pin in pins)
+        }
         found = []
         for module, label in MODULE_GROUPS[group].items():
             names = {module.split(".")[0].replace("_", "-"), *_DISTRIBUTION_ALIASES.get(module, ())}
-            if any(name in self.pins for name in names) and label not in found:
+            if not named.isdisjoint(names) and label not in found:
                 found.append(label)
         return found
 

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from pytest_aiml.engine.dependencies import collect_pins, may_run_below
+from pytest_aiml.engine.dependencies import collect_pins, is_development_file, may_run_below
 from pytest_aiml.engine.discovery import discover
+from pytest_aiml.engine.inventory import build_inventory
 
 
 def _pins(tmp_path: Path, files: dict[str, str]):
@@ -119,3 +120,51 @@ def test_requirements_folder_describes_parent(tmp_path: Path) -> None:
     )
     assert may_run_below(pins, "torch", "2.6", "src/model.py") is False
     assert may_run_below(pins, "torch", "2.6", "service/app.py") is True
+
+
+def test_any_environment_may_run_old_version(tmp_path: Path) -> None:
+    # A type checker's exact pin does not stop the package's own requirements from admitting torch 2.1.
+    pins = _nested_pins(
+        tmp_path,
+        {"requirements/typing.txt": "torch==2.9.1\n", "requirements/pytorch/base.txt": "torch >=2.1.0, <2.10.0\n"},
+    )
+    assert may_run_below(pins, "torch", "2.6", "src/lightning/fabric/utilities/cloud_io.py") is True
+    assert may_run_below(pins, "torch", "2.1") is False
+
+
+def test_every_environment_recent_is_not_old(tmp_path: Path) -> None:
+    files = {"requirements.txt": "torch==2.7.1\n", "pyproject.toml": '[project]\ndependencies = ["torch>=2.6"]\n'}
+    assert may_run_below(_pins(tmp_path, files), "torch", "2.6") is False
+
+
+def test_lock_file_decides_over_requirements(tmp_path: Path) -> None:
+    files = {"requirements-dev.txt": "torch>=2.0\n", "uv.lock": '[[package]]\nname = "torch"\nversion = "2.7.1"\n'}
+    assert may_run_below(_pins(tmp_path, files), "torch", "2.6") is False
+
+
+@pytest.mark.parametrize(
+    ("source", "development"),
+    [
+        ("requirements-dev.txt", True),
+        ("requirements/test.txt", True),
+        ("requirements/pytorch/docs.txt", True),
+        ("dev-requirements.txt", True),
+        ("requirements/typing.txt", True),
+        ("requirements.txt", False),
+        ("requirements/prod.txt", False),
+        ("requirements/devices.txt", False),
+        ("pyproject.toml", False),
+    ],
+)
+def test_development_files_by_name(source: str, development: bool) -> None:
+    assert is_development_file(source) is development
+
+
+def test_development_files_name_no_framework(tmp_path: Path) -> None:
+    for relative, content in {"requirements/base.txt": "torch>=2.1\n", "requirements/test.txt": "huggingface-hub\n"}.items():
+        (tmp_path / relative).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / relative).write_text(content)
+    inventory = build_inventory(discover(tmp_path))
+    assert "huggingface-hub" in inventory.pins
+    assert inventory.dependency_labels("framework") == ["pytorch"]
+    assert inventory.dependency_labels("llm_provider") == []

@@ -106,6 +106,14 @@ def test_one_finding_per_pin_in_each_file(tmp_path):
     ]
 
 
+def test_requirements_folder_pins_are_read(tmp_path):
+    files = {"requirements/prod.txt": "mlflow==2.9.1\n", "requirements/serving/api.txt": "torch==2.1.0\n"}
+    findings = _findings(tmp_path, files)
+    assert sorted((finding.path, finding.snippet) for finding in findings) == [
+        ("requirements/prod.txt", "mlflow==2.9.1"), ("requirements/serving/api.txt", "torch==2.1.0"),
+    ]
+
+
 def test_severity_splits_between_rules(tmp_path):
     findings = _findings(tmp_path, {"requirements.txt": "requests==2.28.1\npyyaml==5.3\n"})
     assert {(finding.code, finding.line) for finding in findings} == {("AIML105", 1), ("AIML104", 2)}
