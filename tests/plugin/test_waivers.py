@@ -59,6 +59,16 @@ def test_config_waiver_xfails_with_reason(pytester: pytest.Pytester, workers: li
     assert details["stale_waivers"] == []
 
 
+def test_xfailed_item_report_has_no_traceback(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(loaders=LOADERS)
+    pytester.makepyprojecttoml('[[tool.pytest-aiml.waivers]]\nrules = ["AIML101"]\nreason = "own feature store"\n')
+    recorded = pytester.inline_run(*RUN)
+    [report] = [report for report in recorded.getreports("pytest_runtest_logreport") if report.when == "call"]
+    assert report.wasxfail == "waived by pyproject.toml waivers[1]: own feature store"
+    # The plain reason, not a formatted traceback through pytest and the plugin.
+    assert str(report.longrepr) == "waived by pyproject.toml waivers[1]: own feature store"
+
+
 def test_path_globs_are_not_substrings(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(loaders=LOADERS)
     pytester.makepyprojecttoml('[[tool.pytest-aiml.waivers]]\nrules = ["AIML101"]\npaths = ["load"]\nreason = "x"\n')
