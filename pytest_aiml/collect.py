@@ -1,4 +1,4 @@
-"""Collectors and items: one item per (file rule, file), per repository rule, never per finding."""
+"""Collectors and items: one item per (file rule, file it can report on), per repository rule, never per finding."""
 
 from __future__ import annotations
 

@@ -37,7 +37,7 @@ from pytest_aiml.engine.discovery import FileKind, RepoFiles, discover
 from pytest_aiml.engine.errors import ConfigError
 from pytest_aiml.engine.inventory import Inventory, build_inventory
 from pytest_aiml.engine.baseline import Baseline, write_baseline
-from pytest_aiml.engine.findings import Finding
+from pytest_aiml.engine.findings import Finding, ParseFailure
 from pytest_aiml.engine.registry import RuleRegistry, builtin_rules
 from pytest_aiml.engine.repository import RepositoryCache, RepositoryResults, repository_salt, run_repository_rules
 from pytest_aiml.engine.rule import FileRule, RepoRule, Rule
@@ -53,9 +53,8 @@ from pytest_aiml.engine.runner import (
     RuleTimes,
     analyze_text,
     UnreadSource,
-    applicable_rules,
     read_source,
-    syntax_failure,
+    screen,
 )
 from pytest_aiml.declared import PREPROCESSING_PROPERTY, SERVING_PROPERTY, DeclaredFile
 from pytest_aiml.engine.discovery import glob_matches
@@ -88,6 +87,8 @@ class AimlSession:
         #: Source files that exist but are not analysed, with the reason (engine.runner.UnreadSource).
         self._unread: dict[str, str] = {}
         self._rules_by_file: dict[str, list[type[FileRule]]] = {}
+        #: Files CPython cannot parse, found while screening them (``runner.screen``).
+        self._syntax_failures: dict[str, ParseFailure] = {}
         self._file_waivers: dict[str, tuple[list[Waiver], frozenset[int]]] = {}
         #: Set when the run was interrupted (collection errors, Ctrl-C): the results are partial.
         self.interrupted = False
@@ -369,9 +370,12 @@ class AimlSession:
         return Path(cache.mkdir(name))
 
     def _applicable_rules(self, relative: str, text: str) -> list[type[FileRule]]:
-        """Return the file rules whose pre-filters match a source file, computed once per file."""
+        """Return the file rules that can report on a source file (``runner.screen``), computed once per file."""
         if relative not in self._rules_by_file:
-            self._rules_by_file[relative] = applicable_rules(relative, text, self.registry.file_rules())
+            screening = screen(relative, text, self.registry.file_rules())
+            self._rules_by_file[relative] = list(screening.rules)
+            if screening.failure is not None:
+                self._syntax_failures[relative] = screening.failure
         return self._rules_by_file[relative]
 
     def _source(self, relative: str) -> tuple[bytes, str] | None:
@@ -396,15 +400,14 @@ class AimlSession:
             return FilePlan((), unread=self._unread[relative])
         _content, text = self._sources[relative]
         rules = self._applicable_rules(relative, text)
-        self._file_waivers[relative] = (
-            inline_waivers(relative, text, lambda code: bool(self.all_rules.matching(code))),
-            comment_only_lines(text),
-        )
+        inline = inline_waivers(relative, text, lambda code: bool(self.all_rules.matching(code)))
+        # Comment-only lines only place inline waivers, so a file without any needs none.
+        self._file_waivers[relative] = (inline, comment_only_lines(text) if inline else frozenset())
         codes = tuple(rule.code for rule in rules)
         analysis = self._analyses.get(relative)
         if analysis is not None:
             return FilePlan(codes, analysis.failure)
-        return FilePlan(codes, syntax_failure(relative, text))
+        return FilePlan(codes, self._syntax_failures.get(relative))
 
     def _has_rules(self, relative: str) -> bool:
         """Tell whether a source file has items: any rule applies to it, or it could not be read."""
@@ -421,9 +424,10 @@ class AimlSession:
     def _from_cache(self, relative: str, content: bytes) -> FileAnalysis | None:
         """Take a file's analysis from the cache, and with it the rules that apply to the file.
 
-        The key covers the path, the bytes and the rule set, and a rule's pre-filter
-        reads nothing else, so the entry's rules are the rules that apply: a warm run
-        evaluates no pre-filter. Files no rule applies to have entries too, for that reason.
+        The key covers the path, the bytes and the rule set, and a rule's screening
+        (``runner.screen``) reads nothing else, so the entry's rules are the rules that
+        apply: a warm run screens nothing. Files no rule applies to have entries too, for
+        that reason.
         """
         cached = self.cache.get(relative, content)
         if cached is None:
@@ -442,9 +446,14 @@ class AimlSession:
         assert source is not None, f"{relative} was planned, so it is readable"
         content, text = source
         rules = self._applicable_rules(relative, text)
+        codes = tuple(rule.code for rule in rules)
         analysis = self.cache.get(relative, content)
-        if analysis is None or analysis.rules != tuple(rule.code for rule in rules):
-            analysis = analyze_text(relative, text, rules, self.repo_context, profile=self.profile)
+        if analysis is None or analysis.rules != codes:
+            failure = self._syntax_failures.get(relative)
+            if failure is not None:
+                analysis = FileAnalysis(relative, codes, failure=failure)
+            else:
+                analysis = analyze_text(relative, text, rules, self.repo_context, profile=self.profile, screened=True)
             self.cache.put(relative, content, analysis)
             self.rule_times.add(analysis)
         self._analyses[relative] = analysis
@@ -584,6 +593,7 @@ class AimlSession:
             # What this process read before the fix is stale now.
             self._sources.pop(path, None)
             self._rules_by_file.pop(path, None)
+            self._syntax_failures.pop(path, None)
             self._analyses.pop(path, None)
 
     def _fix_covers(self, relative: str) -> bool:

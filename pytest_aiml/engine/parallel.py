@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 from pytest_aiml.engine.cache import AnalysisCache
 from pytest_aiml.engine.context import RepoContext
 from pytest_aiml.engine.registry import RuleRegistry
-from pytest_aiml.engine.runner import FileAnalysis, analyze_text, applicable_rules
+from pytest_aiml.engine.runner import FileAnalysis, analyze_text, screen
 from pytest_aiml.engine.signals import FileSignals, file_signals
 
 log = logging.getLogger("pytest_aiml.parallel")
@@ -53,14 +53,19 @@ def default_workers() -> int:
 
 
 def scan_file(path: str, content: bytes, settings: ScanSettings) -> FileScan:
-    """Do all the per-file work of a cold scan: pre-filters, analysis, cache entry and signals.
+    """Do all the per-file work of a cold scan: screening, analysis, cache entry and signals.
 
     All of it depends on the file alone, so it runs in the pool's workers, and the main
     process only reads, hashes and collects.
     """
     text = content.decode("utf-8", errors="replace")
-    rules = applicable_rules(path, text, settings.registry.file_rules())
-    analysis = analyze_text(path, text, rules, settings.repo, profile=settings.profile) if rules else FileAnalysis(path, ())
+    screening = screen(path, text, settings.registry.file_rules())
+    if screening.failure is not None:
+        analysis = FileAnalysis(path, screening.codes, failure=screening.failure)
+    elif screening.rules:
+        analysis = analyze_text(path, text, screening.rules, settings.repo, profile=settings.profile, screened=True)
+    else:
+        analysis = FileAnalysis(path, ())
     settings.cache.put(path, content, analysis)
     return FileScan(analysis, file_signals(path, text))
 

@@ -136,27 +136,59 @@ def read_source(path: Path) -> tuple[bytes, str] | None:
     return content, content.decode("utf-8", errors="replace")
 
 
-def syntax_failure(path: str, text: str) -> ParseFailure | None:
-    """Check with CPython's parser, far cheaper than libcst, whether the file parses at all."""
+@dataclass(frozen=True, slots=True)
+class Screening:
+    """The rules that can report on a file, decided without libcst, and its syntax error if any."""
+
+    rules: tuple[type[FileRule], ...]
+    #: Set when CPython cannot parse the file; ``rules`` then keeps every rule the pre-filters let through.
+    failure: ParseFailure | None = None
+
+    @property
+    def codes(self) -> tuple[str, ...]:
+        return tuple(rule.code for rule in self.rules)
+
+
+def screen(path: str, text: str, rules: Sequence[type[FileRule]]) -> Screening:
+    """Decide which rules can report on a file: the text pre-filters, then the ``ast`` candidate checks.
+
+    The file is parsed with CPython's ``ast``, far cheaper than libcst, and only when a
+    pre-filter matched. A rule whose candidate check fails could not report anything
+    on the file, so the file gets no item for it and libcst never runs it.
+    """
+    matched = applicable_rules(path, text, rules)
+    if not matched:
+        return Screening(())
+    tree, failure = _parse_ast(path, text)
+    if tree is None:
+        return Screening(tuple(matched), failure)
+    if not any(rule.has_candidate_check for rule in matched):
+        return Screening(tuple(matched))
+    facts = AstFacts(tree)
+    return Screening(tuple(rule for rule in matched if not rule.has_candidate_check or rule.candidate(facts)))
+
+
+def _parse_ast(path: str, text: str) -> tuple[ast.Module | None, ParseFailure | None]:
+    """Parse a source file or a notebook's code cells with ``ast``; on failure, say where and why."""
     source = text
+    notebook: NotebookSource | None = None
     if path.endswith(".ipynb"):
         try:
             notebook = notebook_source(text)
         except ValueError as error:
-            return ParseFailure(path=path, line=1, column=1, reason=str(error))
+            return None, ParseFailure(path=path, line=1, column=1, reason=str(error))
         source = notebook.source
     try:
-        compile(source, path, "exec", flags=ast.PyCF_ONLY_AST, dont_inherit=True)
+        return compile(source, path, "exec", flags=ast.PyCF_ONLY_AST, dont_inherit=True), None
     except SyntaxError as error:
         line, column = error.lineno or 1, error.offset or 1
         reason = error.msg
-        if path.endswith(".ipynb"):
+        if notebook is not None:
             cell, line = notebook.locate(line)
             reason = f"cell {cell}: {reason}"
-        return ParseFailure(path=path, line=line, column=column, reason=reason)
+        return None, ParseFailure(path=path, line=line, column=column, reason=reason)
     except (ValueError, RecursionError) as error:
-        return ParseFailure(path=path, line=1, column=1, reason=str(error))
-    return None
+        return None, ParseFailure(path=path, line=1, column=1, reason=str(error))
 
 
 def applicable_rules(path: str, text: str, rules: Sequence[type[FileRule]]) -> list[type[FileRule]]:
@@ -176,14 +208,16 @@ def applicable_rules(path: str, text: str, rules: Sequence[type[FileRule]]) -> l
 
 
 def analyze_text(
-    path: str, text: str, rules: Sequence[type[FileRule]], repo: RepoContext, *, profile: bool = False
+    path: str, text: str, rules: Sequence[type[FileRule]], repo: RepoContext, *, profile: bool = False,
+    screened: bool = False,
 ) -> FileAnalysis:
     """Parse ``text`` once and run ``rules`` over it in a single batched traversal.
 
     A file libcst cannot parse yields a :class:`ParseFailure` and no findings; it never
     raises, so one broken file cannot stop the others. With ``profile``, each rule
     runs in a traversal of its own, so that its time is measured alone; that is slower,
-    and meant for finding the rule that makes a scan slow.
+    and meant for finding the rule that makes a scan slow. ``screened`` says that the
+    rules come from :func:`screen`, whose candidate checks are then not run again.
     """
     codes = tuple(rule.code for rule in rules)
     notebook: NotebookSource | None = None
@@ -195,7 +229,8 @@ def analyze_text(
             return FileAnalysis(path, codes, failure=ParseFailure(path=path, line=1, column=1, reason=str(error)))
         source = notebook.source
     started = time.perf_counter()
-    rules = _candidates(rules, source)
+    if not screened:
+        rules = _candidates(rules, source)
     if not rules:
         timings = (("parse", time.perf_counter() - started),) if profile else ()
         return FileAnalysis(path, codes, timings=timings)

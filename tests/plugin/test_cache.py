@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 
 UNSAFE = "import pickle\n\n\ndef load(stream):\n    return pickle.load(stream)\n"
+#: AIML101 checks this loader call and finds it safe, so the file's item passes.
+CHECKED_SAFE = "import yaml\n\n\ndef load(stream):\n    return yaml.load(stream, Loader=yaml.SafeLoader)\n"
 ARGS = ("--aiml-only", "--aiml-select=AIML101", "-rA")
 
 
@@ -13,7 +15,7 @@ def _entries(pytester: pytest.Pytester) -> list:
 
 
 def test_cache_hit_replays_failure(pytester: pytest.Pytester) -> None:
-    pytester.makepyfile(model_io=UNSAFE, other="import json\nvalue = json.loads('1')\n")
+    pytester.makepyfile(model_io=UNSAFE, other=CHECKED_SAFE)
     cold = pytester.runpytest(*ARGS, "--log-level=DEBUG")
     cold.assert_outcomes(failed=1, passed=1)
     assert len(_entries(pytester)) == 2
@@ -27,7 +29,7 @@ def test_cache_hit_replays_failure(pytester: pytest.Pytester) -> None:
 def test_edited_file_is_analysed_again(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(model_io=UNSAFE)
     pytester.runpytest(*ARGS).assert_outcomes(failed=1)
-    pytester.makepyfile(model_io=UNSAFE.replace("pickle.load(stream)", "stream.read()"))
+    pytester.makepyfile(model_io=CHECKED_SAFE)
     pytester.runpytest(*ARGS).assert_outcomes(passed=1)
     assert len(_entries(pytester)) == 2
 
@@ -71,7 +73,7 @@ def test_damaged_entry_is_a_miss(pytester: pytest.Pytester) -> None:
 
 
 def test_parallel_prescan_matches_serial(pytester: pytest.Pytester) -> None:
-    files = {f"module_{index:02d}": UNSAFE if index % 3 == 0 else "import json\nvalue = json.loads('1')\n" for index in range(40)}
+    files = {f"module_{index:02d}": UNSAFE if index % 3 == 0 else CHECKED_SAFE for index in range(40)}
     pytester.makepyfile(**files)
     parallel = pytester.runpytest(*ARGS, "-p", "no:cacheprovider")
     serial = pytester.runpytest(*ARGS, "-p", "no:cacheprovider", "-n", "2")
@@ -80,7 +82,7 @@ def test_parallel_prescan_matches_serial(pytester: pytest.Pytester) -> None:
 
 
 def test_jobs_option_gives_the_same_outcomes(pytester: pytest.Pytester) -> None:
-    files = {f"module_{index:02d}": UNSAFE if index % 4 == 0 else "import json\nvalue = json.loads('1')\n" for index in range(30)}
+    files = {f"module_{index:02d}": UNSAFE if index % 4 == 0 else CHECKED_SAFE for index in range(30)}
     pytester.makepyfile(**files)
     serial = pytester.runpytest(*ARGS, "-p", "no:cacheprovider", "--aiml-jobs=1", "--aiml-report=serial.yaml")
     pooled = pytester.runpytest(*ARGS, "-p", "no:cacheprovider", "--aiml-jobs=2", "--aiml-report=pooled.yaml")
@@ -110,7 +112,7 @@ def test_signals_cache_follows_edits(pytester: pytest.Pytester) -> None:
 # scans every file over the process pool, and the other reads its results.
 @pytest.mark.parametrize("modules", [12, 40])
 def test_xdist_outcomes_and_report_are_stable(pytester: pytest.Pytester, repeat: int, modules: int) -> None:
-    files = {f"module_{index:02d}": UNSAFE if index % 3 == 0 else "import json\nvalue = json.loads('1')\n" for index in range(modules)}
+    files = {f"module_{index:02d}": UNSAFE if index % 3 == 0 else CHECKED_SAFE for index in range(modules)}
     files["train"] = "import torch\n\ndef fit(loss, optimizer):\n    loss.backward()\n    optimizer.step()\n"
     pytester.makepyfile(**files)
     plain = pytester.runpytest("--aiml-only", "-p", "no:cacheprovider", "--aiml-report=plain.yaml")
@@ -136,7 +138,7 @@ def test_long_cold_scan_shows_progress(pytester: pytest.Pytester) -> None:
 
 
 def test_xdist_shared_scan_fills_the_cache(pytester: pytest.Pytester) -> None:
-    files = {f"module_{index:02d}": UNSAFE if index % 4 == 0 else "import json\nvalue = json.loads('1')\n" for index in range(40)}
+    files = {f"module_{index:02d}": UNSAFE if index % 4 == 0 else CHECKED_SAFE for index in range(40)}
     pytester.makepyfile(**files)
     cold = pytester.runpytest(*ARGS, "-n", "2")
     assert cold.parseoutcomes() == {"failed": 10, "passed": 30}
@@ -186,3 +188,22 @@ def test_edited_rule_helper_analyses_again(pytester: pytest.Pytester) -> None:
     pytester.runpytest(*args).stdout.fnmatch_lines(["*AIML950 print() in serving code; use logging"])
     (package / "wording.py").write_text("def message():\n    return 'print() in serving code; use a logger'\n")
     pytester.runpytest(*args).stdout.fnmatch_lines(["*AIML950 print() in serving code; use a logger"])
+
+
+#: Passes AIML101's text pre-filter ("load(") but not its candidate check: no loader is called.
+RULED_OUT = "import json\n\nvalue = json.loads('1')\n"
+
+
+# With 12 modules the items come from each file's screening at collection; with 40, from the pool's scan.
+@pytest.mark.parametrize("modules", [12, 40])
+def test_ruled_out_file_has_no_item(pytester: pytest.Pytester, modules: int) -> None:
+    kinds = (UNSAFE, CHECKED_SAFE, RULED_OUT)
+    pytester.makepyfile(**{f"module_{index:02d}": kinds[index % 3] for index in range(modules)})
+    runs = {
+        name: pytester.runpytest(*ARGS, "-p", "no:cacheprovider", *extra)
+        for name, extra in (("pool", ()), ("one process", ("--aiml-jobs=1",)), ("xdist", ("-n", "2")))
+    }
+    unsafe, safe = len(range(0, modules, 3)), len(range(1, modules, 3))
+    for name, result in runs.items():
+        assert result.parseoutcomes() == {"failed": unsafe, "passed": safe}, name
+        assert not [line for line in result.outlines if "module_02.py" in line], name

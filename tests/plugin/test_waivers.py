@@ -153,7 +153,7 @@ def test_expired_waiver_fails_with_date(pytester: pytest.Pytester, workers: list
 
 @XDIST
 def test_stale_waiver_reported_and_strict_fails(pytester: pytest.Pytester, workers: list[str]) -> None:
-    pytester.makepyfile(clean="import json\nvalue = json.loads('{}')\nimport pickle\n")
+    pytester.makepyfile(clean="import yaml\n\nvalue = yaml.load('{}', Loader=yaml.SafeLoader)\n")
     pytester.makepyprojecttoml('[[tool.pytest-aiml.waivers]]\nrules = ["AIML101"]\nreason = "old code"\n')
     result = pytester.runpytest(*RUN, "--aiml-report=report.yaml", *workers)
     assert result.ret == pytest.ExitCode.OK
