@@ -18,6 +18,7 @@ from pytest_aiml.waivers import InvalidMarker, marker_waivers
 if TYPE_CHECKING:
     from _pytest._code.code import ExceptionInfo, TerminalRepr
 
+    from pytest_aiml.engine.runner import NotAnalysed
     from pytest_aiml.session import AimlSession
 
 #: The key of each generated item's result among its records. Records travel on the
@@ -30,10 +31,6 @@ PARSE_FIX = (
     "correct the syntax error, or add the file to 'exclude' in [tool.pytest-aiml] if it is not meant to be Python."
 )
 
-UNREAD_FIX = (
-    "if it is generated or vendored code, add it to 'exclude' in [tool.pytest-aiml] so that no rule is "
-    "expected to check it; otherwise split it into smaller modules."
-)
 
 
 class RepositoryRuleError(Exception):
@@ -192,14 +189,14 @@ class ParseErrorItem(AimlItem):
 class UnreadFileItem(AimlItem):
     """Item of a source file that is not analysed (too large, binary, unreadable): skipped, with the reason."""
 
-    def __init__(self, *, reason: str, **kwargs: Any) -> None:
+    def __init__(self, *, not_analysed: NotAnalysed, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.reason = reason
+        self.not_analysed = not_analysed
         self.target = self.aiml.relative(self.path)
 
     def runtest(self) -> None:
-        self.record(RESULT_PROPERTY, {"unread": {"path": self.target, "reason": self.reason}})
-        skip_item(f"{self.target} was not analysed: {self.reason}. Fix: {UNREAD_FIX}")
+        self.record(RESULT_PROPERTY, {"unread": {"path": self.target, "reason": self.not_analysed.reason}})
+        skip_item(f"{self.target} was not analysed: {self.not_analysed.reason}. Fix: {self.not_analysed.fix}.")
 
     def reportinfo(self) -> tuple[Path, int | None, str]:
         return self.path, 0, "aiml not analysed"
@@ -239,7 +236,7 @@ class AimlFile(pytest.File):
         if plan is None:
             return
         if plan.unread is not None:
-            yield UnreadFileItem.from_parent(self, name="aiml-not-analysed", aiml=self.aiml, reason=plan.unread)
+            yield UnreadFileItem.from_parent(self, name="aiml-not-analysed", aiml=self.aiml, not_analysed=plan.unread)
             return
         if plan.failure is not None:
             yield ParseErrorItem.from_parent(

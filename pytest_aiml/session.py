@@ -52,6 +52,7 @@ from pytest_aiml.engine.runner import (
     FilePlan,
     RuleTimes,
     analyze_text,
+    NotAnalysed,
     UnreadSource,
     read_source,
     screen,
@@ -85,7 +86,7 @@ class AimlSession:
         self._analyses: dict[str, FileAnalysis] = {}
         self._sources: dict[str, tuple[bytes, str] | None] = {}
         #: Source files that exist but are not analysed, with the reason (engine.runner.UnreadSource).
-        self._unread: dict[str, str] = {}
+        self._unread: dict[str, NotAnalysed] = {}
         self._rules_by_file: dict[str, list[type[FileRule]]] = {}
         #: Files CPython cannot parse, found while screening them (``runner.screen``).
         self._syntax_failures: dict[str, ParseFailure] = {}
@@ -383,7 +384,7 @@ class AimlSession:
             try:
                 self._sources[relative] = read_source(self.repo.root / relative)
             except UnreadSource as error:
-                self._unread[relative] = str(error)
+                self._unread[relative] = error.not_analysed
                 self._sources[relative] = None
         return self._sources[relative]
 

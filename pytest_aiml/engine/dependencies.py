@@ -33,12 +33,20 @@ _LOCK_PACKAGE = re.compile(r'^\s*name\s*=\s*"([^"]+)"\s*\n\s*version\s*=\s*"([^"
 _UPPER_CLAUSE = re.compile(r"^\s*(<=|<|===|==|~=)\s*([0-9][\w.*+!-]*)\s*$")
 #: Files that record the versions installed, rather than the versions admitted.
 LOCK_FILES = frozenset({"poetry.lock", "uv.lock", "pdm.lock"})
-#: Words in the name of a requirements file for development only: ``requirements-dev.txt``, ``docs.txt``.
-_DEVELOPMENT_NAME = re.compile(r"(^|[-_.])(dev|develop|devel|test|tests|testing|docs?|lint|typing|style|ci)([-_.]|$)")
+#: The files whose requirements a lock file beside them resolves.
+LOCKED_MANIFESTS = frozenset({"pyproject.toml", "setup.cfg", "setup.py"})
+#: Words in the name of a requirements file, or of a folder above it, for development only:
+#: ``requirements-dev.txt``, ``requirements/docs/base.txt``, ``docs/requirements.txt``.
+_DEVELOPMENT_NAME = re.compile(
+    r"(^|[-_.])(dev|develop|devel|development|test|tests|testing|pytest|unittest|docs?|documentation|lint|linting"
+    r"|typing|mypy|style|quality|format|formatting|ci)([-_.]|$)"
+)
 #: Folders that contain the dependency files of the folder above them: ``requirements/requirements-dev.txt``.
 _DEPENDENCY_FOLDERS = frozenset(
     {"requirements", "requirements.d", "reqs", "deps", "dependencies", "envs", "environments", "conda", "docker"}
 )
+#: The start of a per-requirement option of pip: ``torch==2.1.0 --hash=sha256:...``.
+_REQUIREMENT_OPTION = re.compile(r"\s--?[a-z]")
 _CONDA_PIN = re.compile(r"^\s*-\s*([A-Za-z0-9_.\-]+)\s*(==?|>=|<=|~=|>|<)\s*([0-9][\w.*+!-]*)\s*$", re.MULTILINE)
 
 
@@ -74,19 +82,21 @@ def may_run_below(
     the same repository. The repository root's files are the fallback, and a ``path``
     of None stands for a file at the root.
 
-    A lock file of that folder decides alone: it records what is installed. Otherwise
-    each dependency file describes an environment the code may run in (the package's
+    Each dependency file describes an environment the code may run in (the package's
     own requirements, a deployment's, a type checker's), and an old version may run if
-    any of them admits one. ``requirements/typing.txt`` pinning ``torch==2.9.1`` does not
-    stop ``requirements/base.txt`` from admitting torch 2.1.
+    any of them admits one: ``requirements/typing.txt`` pinning ``torch==2.9.1`` does not
+    stop ``requirements/base.txt`` from admitting torch 2.1. A lock file records what
+    its folder's ``pyproject.toml`` installs, so it speaks for that file.
     """
     threshold = Version(version)
     entries = _nearest_pins(pins.get(canonicalize_name(package), ()), path)
     if not entries:
         return True
-    locked = [pin for pin in entries if _is_lock_file(pin.source)]
-    if locked:
-        return _admits_below(locked, threshold)
+    locked_folders = {posixpath.dirname(pin.source) for pin in entries if _is_lock_file(pin.source)}
+    entries = tuple(
+        pin for pin in entries
+        if not (posixpath.basename(pin.source) in LOCKED_MANIFESTS and posixpath.dirname(pin.source) in locked_folders)
+    )
     by_source: dict[str, list[Pin]] = {}
     for pin in entries:
         by_source.setdefault(pin.source, []).append(pin)
@@ -122,7 +132,8 @@ def _admits_below(entries: Iterable[Pin], threshold: Version) -> bool:
 
 def is_development_file(source: str) -> bool:
     """Tell whether a dependency file lists what tests, docs or linters need: ``requirements/test.txt``."""
-    return _DEVELOPMENT_NAME.search(posixpath.basename(source).rsplit(".", 1)[0].lower()) is not None
+    *folders, name = source.lower().split("/")
+    return any(_DEVELOPMENT_NAME.search(part) is not None for part in (*folders, name.rsplit(".", 1)[0]))
 
 
 def _is_lock_file(source: str) -> bool:
@@ -227,7 +238,10 @@ def _pins_of(path: str, text: str) -> Iterable[Pin]:
 
 def _requirement_lines(path: str, lines: Iterable[str]) -> Iterable[Pin]:
     for raw in lines:
-        line = raw.split(" #", 1)[0].strip()
+        # pip-compile writes ``torch==2.1.0 \`` followed by ``--hash=...`` lines, or the
+        # hashes on the same line: the options after the requirement are not part of it.
+        line = raw.split(" #", 1)[0].strip().removesuffix("\\").strip()
+        line = _REQUIREMENT_OPTION.split(line, 1)[0].strip()
         if not line or line.startswith(("#", "-", "git+", "http:", "https:")):
             continue
         yield from _requirement(path, line)

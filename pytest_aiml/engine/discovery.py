@@ -178,7 +178,7 @@ class RepoFiles:
         Without ``limit``, the limit is that of the file's kind (``reads.text_limit``).
         """
         data = self.read_bytes(path, limit)
-        return None if data is None else data.decode("utf-8", errors="replace")
+        return None if data is None else data.decode("utf-8-sig", errors="replace")
 
     def read_bytes(self, path: str, limit: int | None = None) -> bytes | None:
         """Read a text file's bytes, or return None when it is missing, too large or binary."""

@@ -260,7 +260,7 @@ def _signals(path: str, content: bytes | None, signals_cache: SignalsCache | Non
     cached = signals_cache.get(key) if signals_cache is not None else None
     if cached is not None:
         return FileSignals(path=path, modules=cached[0], signals=cached[1])
-    signals = file_signals(path, content.decode("utf-8", errors="replace"))
+    signals = file_signals(path, content.decode("utf-8-sig", errors="replace"))
     if signals is not None and signals_cache is not None:
         signals_cache.put(key, signals.modules, signals.signals)
     return signals

@@ -58,7 +58,7 @@ def scan_file(path: str, content: bytes, settings: ScanSettings) -> FileScan:
     All of it depends on the file alone, so it runs in the pool's workers, and the main
     process only reads, hashes and collects.
     """
-    text = content.decode("utf-8", errors="replace")
+    text = content.decode("utf-8-sig", errors="replace")
     screening = screen(path, text, settings.registry.file_rules())
     if screening.failure is not None:
         analysis = FileAnalysis(path, screening.codes, failure=screening.failure)

@@ -106,11 +106,26 @@ class FilePlan:
     rules: tuple[str, ...]
     failure: ParseFailure | None = None
     #: Why the file is not analysed at all (:class:`UnreadSource`); it then has no rules.
-    unread: str | None = None
+    unread: NotAnalysed | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NotAnalysed:
+    """The reason a source file is not analysed, and the fix its owner can apply."""
+
+    reason: str
+    fix: str
+
+
+_EXCLUDE = "add it to 'exclude' in [tool.pytest-aiml]"
 
 
 class UnreadSource(Exception):
-    """A source file that is not analysed, and why: over its size limit, binary or unreadable."""
+    """A source file that is not analysed: over its size limit, binary or unreadable."""
+
+    def __init__(self, not_analysed: NotAnalysed) -> None:
+        super().__init__(not_analysed.reason)
+        self.not_analysed = not_analysed
 
 
 def read_source(path: Path) -> tuple[bytes, str] | None:
@@ -123,17 +138,22 @@ def read_source(path: Path) -> tuple[bytes, str] | None:
     limit = text_limit(path.name)
     try:
         size = path.stat().st_size
+        if size > limit and path.suffix == ".ipynb":
+            reason = f"{size:,} bytes, over the {limit:,}-byte limit for notebooks"
+            raise UnreadSource(NotAnalysed(reason, f"clear its outputs (jupyter nbconvert --clear-output --inplace), or {_EXCLUDE}"))
         if size > limit:
-            kind = "notebooks" if path.suffix == ".ipynb" else "Python sources"
-            raise UnreadSource(f"{size:,} bytes, over the {limit:,}-byte limit for {kind}")
+            reason = f"{size:,} bytes, over the {limit:,}-byte limit for Python sources"
+            fix = f"if it is generated or vendored code, {_EXCLUDE}; otherwise split it into smaller modules"
+            raise UnreadSource(NotAnalysed(reason, fix))
         content = path.read_bytes()
     except FileNotFoundError:
         return None
     except OSError as error:
-        raise UnreadSource(f"cannot be read: {error.strerror or error}") from None
+        reason = f"cannot be read: {error.strerror or error}"
+        raise UnreadSource(NotAnalysed(reason, f"let the user who runs pytest read it, or {_EXCLUDE}")) from None
     if is_binary(content):
-        raise UnreadSource("contains NUL bytes, so it is not text")
-    return content, content.decode("utf-8", errors="replace")
+        raise UnreadSource(NotAnalysed("contains NUL bytes, so it is not text", f"if it is not Python source, {_EXCLUDE}"))
+    return content, content.decode("utf-8-sig", errors="replace")
 
 
 @dataclass(frozen=True, slots=True)

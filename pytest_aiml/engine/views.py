@@ -114,4 +114,4 @@ def view_of(name: str, path: str, data: bytes | None) -> Any:
     """Compute a view of a file's bytes; None for a file that could not be read as text."""
     if data is None:
         return None
-    return VIEWS[name].compute(path, data.decode("utf-8", errors="replace"))
+    return VIEWS[name].compute(path, data.decode("utf-8-sig", errors="replace"))

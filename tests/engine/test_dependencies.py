@@ -137,9 +137,17 @@ def test_every_environment_recent_is_not_old(tmp_path: Path) -> None:
     assert may_run_below(_pins(tmp_path, files), "torch", "2.6") is False
 
 
-def test_lock_file_decides_over_requirements(tmp_path: Path) -> None:
-    files = {"requirements-dev.txt": "torch>=2.0\n", "uv.lock": '[[package]]\nname = "torch"\nversion = "2.7.1"\n'}
+UV_LOCK = '[[package]]\nname = "torch"\nversion = "2.7.1"\n'
+
+
+def test_lock_file_speaks_for_its_pyproject(tmp_path: Path) -> None:
+    files = {"pyproject.toml": '[project]\ndependencies = ["torch>=2.0"]\n', "uv.lock": UV_LOCK}
     assert may_run_below(_pins(tmp_path, files), "torch", "2.6") is False
+
+
+def test_lock_file_does_not_speak_for_docker_requirements(tmp_path: Path) -> None:
+    pins = _nested_pins(tmp_path, {"uv.lock": UV_LOCK, "requirements/docker.txt": "torch==2.1.0\n"})
+    assert may_run_below(pins, "torch", "2.6") is True
 
 
 @pytest.mark.parametrize(
@@ -150,7 +158,12 @@ def test_lock_file_decides_over_requirements(tmp_path: Path) -> None:
         ("requirements/pytorch/docs.txt", True),
         ("dev-requirements.txt", True),
         ("requirements/typing.txt", True),
+        ("requirements/linting.txt", True),
+        ("requirements/docs/base.txt", True),
+        ("docs/requirements.txt", True),
+        ("requirements/dev/extra.txt", True),
         ("requirements.txt", False),
+        ("services/devices/requirements.txt", False),
         ("requirements/prod.txt", False),
         ("requirements/devices.txt", False),
         ("pyproject.toml", False),
@@ -168,3 +181,19 @@ def test_development_files_name_no_framework(tmp_path: Path) -> None:
     assert "huggingface-hub" in inventory.pins
     assert inventory.dependency_labels("framework") == ["pytorch"]
     assert inventory.dependency_labels("llm_provider") == []
+
+
+def test_hashed_pins_are_read(tmp_path: Path) -> None:
+    compiled = (
+        "# pip-compile --generate-hashes requirements/base.in\n"
+        "torch==2.1.0 \\\n    --hash=sha256:1111\n    --hash=sha256:2222\n"
+        "mlflow==2.9.1 --hash=sha256:3333\n"
+    )
+    pins = _nested_pins(tmp_path, {"requirements/base.txt": compiled})
+    assert [pin.specifier for pin in pins["torch"]] == ["==2.1.0"]
+    assert [pin.specifier for pin in pins["mlflow"]] == ["==2.9.1"]
+
+
+def test_byte_order_mark_is_not_part_of_first_pin(tmp_path: Path) -> None:
+    (tmp_path / "requirements.txt").write_bytes("torch==2.1.0\n".encode("utf-8-sig"))
+    assert [pin.specifier for pin in collect_pins(discover(tmp_path))["torch"]] == ["==2.1.0"]

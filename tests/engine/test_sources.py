@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from pytest_aiml.engine import reads
 from pytest_aiml.engine.discovery import RepoFiles
 from pytest_aiml.engine.reads import NOTEBOOK_TEXT_LIMIT, TEXT_LIMIT, text_limit
 from pytest_aiml.engine.registry import builtin_rules
@@ -73,3 +74,35 @@ def test_broken_notebook_keeps_every_matching_rule() -> None:
     # Its analysis reports that it is not notebook JSON; the pre-filter must not hide that.
     rules = [builtin_rules().get("AIML101")]
     assert applicable_rules("explore.ipynb", '{"cells": [pickle.load(stream)', rules) == rules
+
+
+def test_large_notebook_fix_clears_outputs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(reads, "NOTEBOOK_TEXT_LIMIT", 1_000)
+    path = tmp_path / "explore.ipynb"
+    path.write_text(notebook(UNSAFE_LOAD, output_bytes=2_000))
+    with pytest.raises(UnreadSource) as raised:
+        read_source(path)
+    assert raised.value.not_analysed.reason.endswith("bytes, over the 1,000-byte limit for notebooks")
+    assert raised.value.not_analysed.fix.startswith("clear its outputs (jupyter nbconvert --clear-output --inplace)")
+
+
+def test_unreadable_source_fix_allows_reading(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "secret.py"
+    path.write_text("x = 1\n")
+
+    def denied(self: Path) -> bytes:
+        raise PermissionError(13, "Permission denied", str(self))
+
+    monkeypatch.setattr(Path, "read_bytes", denied)
+    with pytest.raises(UnreadSource) as raised:
+        read_source(path)
+    assert raised.value.not_analysed.reason == "cannot be read: Permission denied"
+    assert raised.value.not_analysed.fix.startswith("let the user who runs pytest read it")
+
+
+def test_byte_order_mark_is_not_source_text(tmp_path: Path) -> None:
+    path = tmp_path / "train.py"
+    path.write_bytes(UNSAFE_LOAD.encode("utf-8-sig"))
+    content, text = read_source(path) or (b"", "")
+    assert content.startswith(b"\xef\xbb\xbf")
+    assert text == UNSAFE_LOAD

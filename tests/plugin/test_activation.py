@@ -131,6 +131,15 @@ def test_named_source_file_is_not_imported(pytester: pytest.Pytester) -> None:
     by_node_id.assert_outcomes(failed=1)
 
 
+@pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["serial", "xdist"])
+def test_byte_order_mark_file_is_analysed(pytester: pytest.Pytester, workers: list[str]) -> None:
+    # Python accepts a UTF-8 byte order mark, and editors on Windows write one.
+    pytester.path.joinpath("model_io.py").write_bytes(UNSAFE_LOAD.encode("utf-8-sig"))
+    result = pytester.runpytest("--aiml", "--aiml-select", "AIML101", "-p", "no:cacheprovider", *workers)
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["model_io.py:5:16 AIML101 pickle.load() *"])
+
+
 def test_syntax_error_is_one_error_others_run(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(broken="import pickle\ndef load(:\n", model_io=UNSAFE_LOAD)
     result = pytester.runpytest("--aiml", "--aiml-select", "AIML101", "-p", "no:cacheprovider")
