@@ -80,7 +80,7 @@ def may_run_below(
     Only the pins of the nearest folder at or above ``path`` whose dependency files name
     the package apply, so that one project's requirements do not speak for another's in
     the same repository. The repository root's files are the fallback, and a ``path``
-    of None stands for a file at the root.
+    of None stands for a file at the root. With no pin that applies, any version may run.
 
     Each dependency file describes an environment the code may run in (the package's
     own requirements, a deployment's, a type checker's), and an old version may run if
@@ -88,19 +88,27 @@ def may_run_below(
     stop ``requirements/base.txt`` from admitting torch 2.1. A lock file records what
     its folder's ``pyproject.toml`` installs, so it speaks for that file.
     """
+    return not _nearest_pins(pins.get(canonicalize_name(package), ()), path) or (
+        files_admitting_below(pins, package, version, path) != []
+    )
+
+
+def files_admitting_below(
+    pins: Mapping[str, tuple[Pin, ...]], package: str, version: str, path: str | None = None
+) -> list[str]:
+    """Return the dependency files that apply to ``path`` and admit ``package`` below ``version``, sorted.
+
+    See :func:`may_run_below` for the files that apply.
+    """
     threshold = Version(version)
     entries = _nearest_pins(pins.get(canonicalize_name(package), ()), path)
-    if not entries:
-        return True
     locked_folders = {posixpath.dirname(pin.source) for pin in entries if _is_lock_file(pin.source)}
-    entries = tuple(
-        pin for pin in entries
-        if not (posixpath.basename(pin.source) in LOCKED_MANIFESTS and posixpath.dirname(pin.source) in locked_folders)
-    )
     by_source: dict[str, list[Pin]] = {}
     for pin in entries:
-        by_source.setdefault(pin.source, []).append(pin)
-    return any(_admits_below(file_pins, threshold) for file_pins in by_source.values())
+        locked = posixpath.basename(pin.source) in LOCKED_MANIFESTS and posixpath.dirname(pin.source) in locked_folders
+        if not locked:
+            by_source.setdefault(pin.source, []).append(pin)
+    return sorted(source for source, file_pins in by_source.items() if _admits_below(file_pins, threshold))
 
 
 def _admits_below(entries: Iterable[Pin], threshold: Version) -> bool:

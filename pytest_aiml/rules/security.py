@@ -8,7 +8,7 @@ import libcst as cst
 
 from pytest_aiml.engine.ast_facts import AstFacts, keyword_constant
 from pytest_aiml.engine.context import call_argument, has_star_kwargs, is_false, is_true, keyword_value
-from pytest_aiml.engine.dependencies import may_run_below
+from pytest_aiml.engine.dependencies import files_admitting_below, may_run_below
 from pytest_aiml.engine.rule import Category, Effort, Example, FileRule, Priority
 from pytest_aiml.fixes.codemods import UnsafeDeserializationFixer
 
@@ -101,14 +101,19 @@ class UnsafeDeserialization(FileRule):
         if is_false(weights_only):
             self.report(node, f"{name}(weights_only=False) unpickles the checkpoint, which can execute code")
         elif weights_only is None and not has_star_kwargs(node) and self._may_run_old_torch():
-            self.report(
-                node,
-                f"{name}() without weights_only=True unpickles the checkpoint on torch < 2.6, "
-                "and the dependency files that apply to this file do not require torch >= 2.6",
-            )
+            self.report(node, f"{name}() without weights_only=True unpickles the checkpoint on torch < 2.6, {self._old_torch_source()}")
 
     def _may_run_old_torch(self) -> bool:
         return may_run_below(self.context.repo.pins, "torch", "2.6", self.context.path)
+
+    def _old_torch_source(self) -> str:
+        """Name the dependency files that admit torch < 2.6 here, so that the reader knows which pin to raise."""
+        files = files_admitting_below(self.context.repo.pins, "torch", "2.6", self.context.path)
+        if not files:
+            return "and no dependency file that applies to this file requires torch >= 2.6"
+        if len(files) == 1:
+            return f"which {files[0]} admits"
+        return f"which {', '.join(files[:-1])} and {files[-1]} admit"
 
     def _check_yaml_load(self, node: cst.Call, name: str) -> None:
         loader = call_argument(node, 1, "Loader")
