@@ -46,7 +46,7 @@ def write_summary(terminalreporter: Any, aiml: AimlSession) -> None:
         else:
             write(f"in baseline: {len(summary.baselined)} finding(s)")
             if summary.disappeared:
-                write(f"{len(summary.disappeared)} baseline finding(s) are gone; shrink the baseline with --aiml-baseline-update")
+                write(f"{len(summary.disappeared)} baseline finding(s) were not found (fixed, or now waived); shrink the baseline with --aiml-baseline-update")
     write(f"MLOps maturity level: {aiml.maturity_level} of 3")
     if aiml.settings.report_path is not None:
         write(f"report: {aiml.settings.report_path}")
