@@ -14,6 +14,7 @@ import re
 import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
@@ -58,6 +59,8 @@ class Pin:
     specifier: str
     source: str
     exact: bool
+    #: The extra or dependency group of ``pyproject.toml`` that lists it; empty for the main requirements.
+    group: str = ""
 
 
 def collect_pins(repo: RepoFiles) -> dict[str, tuple[Pin, ...]]:
@@ -136,6 +139,11 @@ def _admits_below(entries: Iterable[Pin], threshold: Version) -> bool:
     if not lower_bounds:
         return True
     return max(lower_bounds) < threshold
+
+
+def is_development_pin(pin: Pin) -> bool:
+    """Tell whether a pin is for tests, docs or linters only: by its file, or by its extra or dependency group."""
+    return is_development_file(pin.source) or _DEVELOPMENT_NAME.search(pin.group.lower()) is not None
 
 
 def is_development_file(source: str) -> bool:
@@ -244,7 +252,7 @@ def _pins_of(path: str, text: str) -> Iterable[Pin]:
             yield from _requirement_lines(path, lines)
 
 
-def _requirement_lines(path: str, lines: Iterable[str]) -> Iterable[Pin]:
+def _requirement_lines(path: str, lines: Iterable[str], group: str = "") -> Iterable[Pin]:
     for raw in lines:
         # pip-compile writes ``torch==2.1.0 \`` followed by ``--hash=...`` lines, or the
         # hashes on the same line: the options after the requirement are not part of it.
@@ -252,10 +260,10 @@ def _requirement_lines(path: str, lines: Iterable[str]) -> Iterable[Pin]:
         line = _REQUIREMENT_OPTION.split(line, 1)[0].strip()
         if not line or line.startswith(("#", "-", "git+", "http:", "https:")):
             continue
-        yield from _requirement(path, line)
+        yield from _requirement(path, line, group)
 
 
-def _requirement(path: str, line: str) -> Iterable[Pin]:
+def _requirement(path: str, line: str, group: str = "") -> Iterable[Pin]:
     try:
         requirement = Requirement(line)
     except InvalidRequirement:
@@ -264,7 +272,7 @@ def _requirement(path: str, line: str) -> Iterable[Pin]:
     specifier = str(requirement.specifier)
     exact = len(requirement.specifier) == 1 and next(iter(requirement.specifier)).operator in ("==", "===")
     exact = exact and "*" not in specifier
-    yield Pin(canonicalize_name(requirement.name), specifier, path, exact=exact)
+    yield Pin(canonicalize_name(requirement.name), specifier, path, exact=exact, group=group)
 
 
 def _pyproject_pins(path: str, text: str) -> Iterable[Pin]:
@@ -274,33 +282,35 @@ def _pyproject_pins(path: str, text: str) -> Iterable[Pin]:
         log.warning("%s is not valid TOML, its dependencies are not read: %s", path, error)
         return
     project = data.get("project", {})
-    lines = list(project.get("dependencies", []) or [])
-    for extra in (project.get("optional-dependencies", {}) or {}).values():
-        lines.extend(extra or [])
-    for group in (data.get("dependency-groups", {}) or {}).values():
-        lines.extend(entry for entry in group or [] if isinstance(entry, str))
-    yield from _requirement_lines(path, [line for line in lines if isinstance(line, str)])
+    groups: list[tuple[str, Any]] = [("", project.get("dependencies", []))]
+    groups += list((project.get("optional-dependencies", {}) or {}).items())
+    groups += list((data.get("dependency-groups", {}) or {}).items())
+    for group, lines in groups:
+        if isinstance(lines, list):
+            yield from _requirement_lines(path, [line for line in lines if isinstance(line, str)], str(group))
     poetry = data.get("tool", {}).get("poetry", {})
-    tables = [poetry.get("dependencies", {}) or {}]
-    tables += [group.get("dependencies", {}) or {} for group in (poetry.get("group", {}) or {}).values()]
-    for table in tables:
+    tables: list[tuple[str, Any]] = [("", poetry.get("dependencies", {}) or {})]
+    tables += [(name, group.get("dependencies", {}) or {}) for name, group in (poetry.get("group", {}) or {}).items()]
+    for group, table in tables:
+        if not isinstance(table, dict):
+            continue
         for package, value in table.items():
             version = value.get("version") if isinstance(value, dict) else value
             if not isinstance(version, str) or package == "python":
                 continue
-            yield from _poetry_pin(path, package, version)
+            yield from _poetry_pin(path, package, version, str(group))
 
 
-def _poetry_pin(path: str, package: str, version: str) -> Iterable[Pin]:
+def _poetry_pin(path: str, package: str, version: str, group: str = "") -> Iterable[Pin]:
     version = version.strip()
     if version in ("*", ""):
-        yield Pin(canonicalize_name(package), "", path, exact=False)
+        yield Pin(canonicalize_name(package), "", path, exact=False, group=group)
     elif version[0].isdigit():
-        yield Pin(canonicalize_name(package), f"=={version}", path, exact="*" not in version)
+        yield Pin(canonicalize_name(package), f"=={version}", path, exact="*" not in version, group=group)
     elif version.startswith(("^", "~")) and not version.startswith("~="):
-        yield Pin(canonicalize_name(package), _poetry_range(version), path, exact=False)
+        yield Pin(canonicalize_name(package), _poetry_range(version), path, exact=False, group=group)
     else:
-        yield Pin(canonicalize_name(package), version, path, exact=version.startswith("==") and "*" not in version)
+        yield Pin(canonicalize_name(package), version, path, exact=version.startswith("==") and "*" not in version, group=group)
 
 
 def _poetry_range(version: str) -> str:

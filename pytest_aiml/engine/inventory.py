@@ -13,7 +13,7 @@ from typing import TypeVar
 from pytest_aiml.engine.cache import SignalsCache
 from pytest_aiml.engine.constants import LiteralConstant, preprocessing_constants
 from pytest_aiml.artifacts.versioning import version_from_name
-from pytest_aiml.engine.dependencies import Pin, collect_pins, is_development_file
+from pytest_aiml.engine.dependencies import Pin, collect_pins, is_development_pin
 from pytest_aiml.engine.discovery import FileKind, RepoFiles, classify, is_test_path
 from pytest_aiml.engine.notebooks import notebook_source
 from pytest_aiml.engine.reads import ReadLog
@@ -133,7 +133,7 @@ class Inventory:
         library the tests need is not one the code runs on.
         """
         named = {
-            package for package, pins in self.pins.items() if any(not is_development_file(pin.source) for pin in pins)
+            package for package, pins in self.pins.items() if any(not is_development_pin(pin) for pin in pins)
         }
         found = []
         for module, label in MODULE_GROUPS[group].items():

@@ -194,6 +194,19 @@ def test_hashed_pins_are_read(tmp_path: Path) -> None:
     assert [pin.specifier for pin in pins["mlflow"]] == ["==2.9.1"]
 
 
-def test_byte_order_mark_is_not_part_of_first_pin(tmp_path: Path) -> None:
+def test_pins_after_byte_order_mark(tmp_path: Path) -> None:
     (tmp_path / "requirements.txt").write_bytes("torch==2.1.0\n".encode("utf-8-sig"))
     assert [pin.specifier for pin in collect_pins(discover(tmp_path))["torch"]] == ["==2.1.0"]
+
+
+def test_development_groups_name_no_framework(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text(
+        '[project]\ndependencies = ["torch>=2.1"]\n'
+        '[project.optional-dependencies]\ntest = ["openai"]\nserve = ["anthropic"]\n'
+        '[dependency-groups]\ndev = ["tensorflow"]\n'
+        '[tool.poetry.group.docs.dependencies]\nkeras = "^3.0"\n'
+    )
+    inventory = build_inventory(discover(tmp_path))
+    assert {pin.group for pins in inventory.pins.values() for pin in pins} == {"", "test", "serve", "dev", "docs"}
+    assert inventory.dependency_labels("framework") == ["pytorch"]
+    assert inventory.dependency_labels("llm_provider") == ["anthropic"]
