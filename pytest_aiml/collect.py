@@ -127,7 +127,7 @@ class AimlItem(pytest.Item):
     def conclude(self, rule: type[Rule], target: str, findings: Sequence[Finding], relative: str | None) -> None:
         """Settle the findings, record the result for the report, then fail, xfail or pass."""
         verdict = self.aiml.settle(rule, findings, self, relative)
-        declared = self.aiml.file_waivers(relative)[0] if relative else []
+        declared = self.aiml.file_waivers(relative)[0] if relative else self.aiml.repository_waivers(findings)
         markers = [waiver for waiver in marker_waivers(self, self.aiml.all_rules) if waiver.covers_code(rule.code)]
         declared = [*declared, *markers]
         self.record(RESULT_PROPERTY, result_payload(rule, target, verdict, declared))

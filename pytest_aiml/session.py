@@ -41,7 +41,7 @@ from pytest_aiml.engine.findings import Finding, ParseFailure
 from pytest_aiml.engine.registry import RuleRegistry, builtin_rules
 from pytest_aiml.engine.repository import RepositoryCache, RepositoryResults, repository_salt, run_repository_rules
 from pytest_aiml.engine.rule import FileRule, RepoRule, Rule
-from pytest_aiml.engine.waivers import Waiver, comment_only_lines, config_waivers, inline_waivers
+from pytest_aiml.engine.waivers import InlineWaiverError, Waiver, comment_only_lines, config_waivers, inline_waivers
 from pytest_aiml.outcomes import Verdict, settle
 from pytest_aiml.report.summary import RunSummary, summarize
 from pytest_aiml.waivers import marker_waivers
@@ -555,9 +555,29 @@ class AimlSession:
         """Return the inline waivers of an analysed file and its comment-only lines."""
         return self._file_waivers.get(relative, ([], frozenset()))
 
+    def repository_waivers(self, findings: Sequence[Finding]) -> list[Waiver]:
+        """Return the ``waive-file`` comments of the source files that a repository rule's findings name.
+
+        A repository finding has no line of its own in the file it names (AIML409 names
+        an untested module), so only a comment that waives the whole file covers it.
+        """
+        waivers: list[Waiver] = []
+        for path in sorted({finding.path for finding in findings} & self.source_files):
+            if path not in self._file_waivers:
+                source = self._source(path)
+                try:
+                    inline = inline_waivers(path, source[1], lambda code: bool(self.all_rules.matching(code))) if source else []
+                except InlineWaiverError as error:
+                    # The file's own items report the comment; here it waives nothing.
+                    log.debug("ignoring an invalid inline waiver for repository findings: %s", error)
+                    inline = []
+                self._file_waivers[path] = (inline, comment_only_lines(source[1]) if inline and source else frozenset())
+            waivers += [waiver for waiver in self._file_waivers[path][0] if waiver.whole_file]
+        return waivers
+
     def settle(self, rule: type[Rule], findings: Sequence[Finding], item: pytest.Item, relative: str | None) -> Verdict:
         """Apply the waivers of every source, the baseline and the fail-on threshold to an item's findings."""
-        inline, comment_lines = self.file_waivers(relative) if relative else ([], frozenset())
+        inline, comment_lines = self.file_waivers(relative) if relative else (self.repository_waivers(findings), frozenset())
         return settle(
             rule,
             findings,
@@ -625,7 +645,6 @@ class AimlSession:
         NOTE: ``aiml_waive`` markers belong to items, which do not exist yet when the
         fix step runs, so a finding waived only by a marker is fixed.
         """
-        from pytest_aiml.engine.waivers import InlineWaiverError
         from pytest_aiml.fixes import SkipFile
 
         try:

@@ -308,3 +308,31 @@ def test_xdist_collection_error_partial_outputs(pytester: pytest.Pytester) -> No
     assert details["interrupted"] is True
     sarif = json.loads((pytester.path / "aiml.sarif").read_text(encoding="utf-8"))
     assert sarif["runs"][0]["invocations"][0]["executionSuccessful"] is False
+
+
+TRAIN = (
+    "import joblib\nfrom sklearn.linear_model import LogisticRegression\n\n"
+    "model = LogisticRegression(max_iter=200).fit(X_train, y_train)\njoblib.dump(model, 'model.joblib')\n"
+)
+
+
+@XDIST
+def test_waive_file_repository_finding(pytester: pytest.Pytester, workers: list[str]) -> None:
+    pytester.makepyfile(train=TRAIN, features="import pandas as pd\n\n\ndef build(df):\n    return df.fillna(0)\n")
+    pytester.mkdir("tests").joinpath("test_features.py").write_text("from features import build\n")
+    args = ("--aiml-only", "--aiml-select=AIML409", "-p", "no:cacheprovider", "-rA", "--aiml-report=report.yaml", *workers)
+    pytester.runpytest(*args).assert_outcomes(failed=1)
+    pytester.makepyfile(train="# aiml: waive-file[AIML409] trained once in a notebook session, never re-run\n" + TRAIN)
+    result = pytester.runpytest(*args)
+    result.assert_outcomes(xfailed=1)
+    result.stdout.fnmatch_lines(["*XFAIL .::AIML409-untested-ml-module - waived by train.py:1: trained once*"])
+    details = _report(pytester)
+    assert details["stale_waivers"] == []
+    [waiver] = details["waivers"]
+    assert (waiver["origin"], waiver["findings"]) == ("train.py:1", ["train.py:0 AIML409"])
+
+
+def test_line_waiver_repository_finding(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(train="# aiml: waive[AIML409] only a line\n" + TRAIN)
+    result = pytester.runpytest("--aiml-only", "--aiml-select=AIML409", "-p", "no:cacheprovider")
+    result.assert_outcomes(failed=1)
