@@ -59,7 +59,7 @@ def scan_file(path: str, content: bytes, settings: ScanSettings) -> FileScan:
     process only reads, hashes and collects.
     """
     text = content.decode("utf-8-sig", errors="replace")
-    screening = screen(path, text, settings.registry.file_rules())
+    screening = screen(path, text, settings.registry.file_rules(), check_syntax=False)
     if screening.failure is not None:
         analysis = FileAnalysis(path, screening.codes, failure=screening.failure)
     elif screening.rules:

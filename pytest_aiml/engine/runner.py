@@ -169,16 +169,20 @@ class Screening:
         return tuple(rule.code for rule in self.rules)
 
 
-def screen(path: str, text: str, rules: Sequence[type[FileRule]]) -> Screening:
+def screen(path: str, text: str, rules: Sequence[type[FileRule]], *, check_syntax: bool = True) -> Screening:
     """Decide which rules can report on a file: the text pre-filters, then the ``ast`` candidate checks.
 
     The file is parsed with CPython's ``ast``, far cheaper than libcst, and only when a
     pre-filter matched. A rule whose candidate check fails could not report anything
-    on the file, so the file gets no item for it and libcst never runs it.
+    on the file, so the file gets no item for it and libcst never runs it. Without
+    ``check_syntax``, a file whose rules have no candidate check is not parsed here: a
+    caller that goes on to :func:`analyze_text` learns of a syntax error from libcst.
     """
     matched = applicable_rules(path, text, rules)
     if not matched:
         return Screening(())
+    if not check_syntax and not any(rule.has_candidate_check for rule in matched):
+        return Screening(tuple(matched))
     tree, failure = _parse_ast(path, text)
     if tree is None:
         return Screening(tuple(matched), failure)
