@@ -42,7 +42,8 @@ class Waiver:
     origin: str
     paths: tuple[str, ...] = ()
     expires: dt.date | None = None
-    #: For inline waivers: the comment's line, and whether it covers the whole file.
+    #: For inline waivers: the file and line of the comment, and whether it covers the whole file.
+    file: str = ""
     line: int = 0
     whole_file: bool = False
 
@@ -172,7 +173,7 @@ def inline_waivers(path: str, text: str, is_known_code: Callable[[str], bool]) -
             )
         waivers.append(
             Waiver(rules=tuple(codes), reason=reason, source="inline", origin=where, expires=expires,
-                   line=number, whole_file=whole_file)
+                   file=path, line=number, whole_file=whole_file)
         )
     return waivers
 
@@ -186,12 +187,13 @@ def inline_match(finding: Finding, waiver: Waiver, comment_lines: frozenset[int]
 
     It may be on the flagged line, on a comment line just above it, on the first line
     of the enclosing statement (multi-line calls, decorators, comprehensions) or on a
-    comment line just above that; a ``waive-file`` waiver covers the whole file.
+    comment line just above that; a ``waive-file`` waiver covers the whole file, and
+    only that file: a repository rule's item has findings in many files.
     """
     if not waiver.covers_code(finding.code):
         return False
     if waiver.whole_file:
-        return True
+        return not waiver.file or waiver.file == finding.path
     anchors = {finding.line}
     if finding.statement_line:
         anchors.add(finding.statement_line)

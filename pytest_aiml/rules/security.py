@@ -28,7 +28,7 @@ _NUMPY_LOADS = frozenset({"numpy.load", "numpy.lib.npyio.load"})
 _REPORTED_CALLS = PICKLE_LOADS | TORCH_LOADS | _NUMPY_LOADS | {
     "yaml.load", "yaml.load_all", "yaml.unsafe_load", "yaml.unsafe_load_all",
 }
-_LOADER_TEXT = re.compile(r"\b(?:load|loads|load_all|unsafe_load|unsafe_load_all)\s*\(|\bload\w*\s+as\s|Unpickler|read_pickle|shelve|jsonpickle")
+_LOADER_TEXT = re.compile(r"\b(?:load|loads|load_all|unsafe_load|unsafe_load_all)\s*\(|\b(?:unsafe_)?load\w*\s+as\s|Unpickler|read_pickle|shelve|jsonpickle")
 
 
 class UnsafeDeserialization(FileRule):
@@ -190,6 +190,8 @@ UnsafeDeserialization.INVALID = (
         lines=(3,),
         fixed="import yaml as y\n\ndocuments = list(y.load_all(stream, Loader=y.CSafeLoader))\n",
     ),
+    # An alias of unsafe_load leaves no "load(" in the text for the pre-filter.
+    Example("from yaml import (\n    unsafe_load_all as read_all,\n)\n\ndocs = list(read_all(stream))\n", lines=(5,)),
 )
 
 RULES = (UnsafeDeserialization,)

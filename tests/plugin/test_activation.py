@@ -140,6 +140,15 @@ def test_byte_order_mark_file_is_analysed(pytester: pytest.Pytester, workers: li
     result.stdout.fnmatch_lines(["model_io.py:5:16 AIML101 pickle.load() *"])
 
 
+@pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["serial", "xdist"])
+def test_newer_syntax_is_still_analysed(pytester: pytest.Pytester, workers: list[str]) -> None:
+    # A type statement is Python 3.12: an older interpreter's ast rejects it, libcst does not.
+    pytester.makepyfile(model_io="type Paths = list[str]\n" + UNSAFE_LOAD)
+    result = pytester.runpytest("--aiml", "--aiml-select", "AIML101", "-p", "no:cacheprovider", *workers)
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["model_io.py:6:16 AIML101 pickle.load() *"])
+
+
 def test_syntax_error_is_one_error_others_run(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(broken="import pickle\ndef load(:\n", model_io=UNSAFE_LOAD)
     result = pytester.runpytest("--aiml", "--aiml-select", "AIML101", "-p", "no:cacheprovider")

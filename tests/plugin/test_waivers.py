@@ -332,6 +332,17 @@ def test_waive_file_repository_finding(pytester: pytest.Pytester, workers: list[
     assert (waiver["origin"], waiver["findings"]) == ("train.py:1", ["train.py:0 AIML409"])
 
 
+def test_waive_file_covers_its_own_file_only(pytester: pytest.Pytester) -> None:
+    waived = "# aiml: waive-file[AIML409] trained once in a notebook session, never re-run\n" + TRAIN
+    pytester.makepyfile(train=waived, retrain=TRAIN, features="import pandas as pd\n\n\ndef build(df):\n    return df.fillna(0)\n")
+    pytester.mkdir("tests").joinpath("test_features.py").write_text("from features import build\n")
+    result = pytester.runpytest("--aiml-only", "--aiml-select=AIML409", "-p", "no:cacheprovider", "--aiml-report=report.yaml")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["retrain.py AIML409 *", "1 waived and 0 baselined finding(s) are not shown."])
+    [waiver] = _report(pytester)["waivers"]
+    assert waiver["findings"] == ["train.py:0 AIML409"]
+
+
 def test_line_waiver_repository_finding(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(train="# aiml: waive[AIML409] only a line\n" + TRAIN)
     result = pytester.runpytest("--aiml-only", "--aiml-select=AIML409", "-p", "no:cacheprovider")
