@@ -20,7 +20,7 @@ from pytest_aiml.engine.discovery import is_test_path
 from pytest_aiml.engine.findings import Finding, ParseFailure
 from pytest_aiml.engine.notebooks import NotebookSource, notebook_source
 from pytest_aiml.engine.positions import start_positions
-from pytest_aiml.engine.reads import is_binary, text_limit
+from pytest_aiml.engine.reads import is_binary, read_text_bytes, text_limit
 from pytest_aiml.engine.rule import FileRule
 from pytest_aiml.engine.walk import walk_batched
 
@@ -137,20 +137,19 @@ def read_source(path: Path) -> tuple[bytes, str] | None:
     """
     limit = text_limit(path.name)
     try:
-        size = path.stat().st_size
-        if size > limit and path.suffix == ".ipynb":
-            reason = f"{size:,} bytes, over the {limit:,}-byte limit for notebooks"
-            raise UnreadSource(NotAnalysed(reason, f"clear its outputs (jupyter nbconvert --clear-output --inplace), or {_EXCLUDE}"))
-        if size > limit:
-            reason = f"{size:,} bytes, over the {limit:,}-byte limit for Python sources"
-            fix = f"if it is generated or vendored code, {_EXCLUDE}; otherwise split it into smaller modules"
-            raise UnreadSource(NotAnalysed(reason, fix))
-        content = path.read_bytes()
+        size, content = read_text_bytes(path, limit)
     except FileNotFoundError:
         return None
     except OSError as error:
         reason = f"cannot be read: {error.strerror or error}"
         raise UnreadSource(NotAnalysed(reason, f"let the user who runs pytest read it, or {_EXCLUDE}")) from None
+    if content is None and path.suffix == ".ipynb":
+        reason = f"{size:,} bytes, over the {limit:,}-byte limit for notebooks"
+        raise UnreadSource(NotAnalysed(reason, f"clear its outputs (jupyter nbconvert --clear-output --inplace), or {_EXCLUDE}"))
+    if content is None:
+        reason = f"{size:,} bytes, over the {limit:,}-byte limit for Python sources"
+        fix = f"if it is generated or vendored code, {_EXCLUDE}; otherwise split it into smaller modules"
+        raise UnreadSource(NotAnalysed(reason, fix))
     if is_binary(content):
         raise UnreadSource(NotAnalysed("contains NUL bytes, so it is not text", f"if it is not Python source, {_EXCLUDE}"))
     return content, content.decode("utf-8-sig", errors="replace")
@@ -178,13 +177,16 @@ def screen(path: str, text: str, rules: Sequence[type[FileRule]], *, check_synta
     ``check_syntax``, a file whose rules have no candidate check is not parsed here: a
     caller that goes on to :func:`analyze_text` learns of a syntax error from libcst.
     """
-    matched = applicable_rules(path, text, rules)
+    notebook, source, notebook_failure = _python_source(path, text)
+    matched = _prefiltered(path, source, rules)
     if not matched:
         return Screening(())
     if not check_syntax and not any(rule.has_candidate_check for rule in matched):
         return Screening(tuple(matched))
-    tree, failure = _parse_ast(path, text)
-    if tree is None and _libcst_parses(path, text):
+    if notebook_failure is not None:
+        return Screening(tuple(matched), notebook_failure)
+    tree, failure = _parse_ast(path, source, notebook)
+    if tree is None and _libcst_parses(source):
         # Syntax newer than this interpreter's (``type Vector = list[float]`` under Python
         # 3.11): libcst reads it, so every rule the pre-filters let through stays.
         return Screening(tuple(matched))
@@ -196,14 +198,22 @@ def screen(path: str, text: str, rules: Sequence[type[FileRule]], *, check_synta
     return Screening(tuple(rule for rule in matched if not rule.has_candidate_check or rule.candidate(facts)))
 
 
-def _libcst_parses(path: str, text: str) -> bool:
-    """Tell whether libcst parses a file that CPython's ``ast`` rejected; called for such files only."""
-    source = text
-    if path.endswith(".ipynb"):
-        try:
-            source = notebook_source(text).source
-        except ValueError:
-            return False
+def _python_source(path: str, text: str) -> tuple[NotebookSource | None, str, ParseFailure | None]:
+    """Return the Python source of a file: its text, or a notebook's code cells joined.
+
+    A notebook that is not notebook JSON gives its raw text and the failure to report.
+    """
+    if not path.endswith(".ipynb"):
+        return None, text, None
+    try:
+        notebook = notebook_source(text)
+    except ValueError as error:
+        return None, text, ParseFailure(path=path, line=1, column=1, reason=str(error))
+    return notebook, notebook.source, None
+
+
+def _libcst_parses(source: str) -> bool:
+    """Tell whether libcst parses a source that CPython's ``ast`` rejected; called for such sources only."""
     try:
         cst.parse_module(source)
     except (cst.ParserSyntaxError, RecursionError, ValueError):
@@ -211,27 +221,23 @@ def _libcst_parses(path: str, text: str) -> bool:
     return True
 
 
-def _parse_ast(path: str, text: str) -> tuple[ast.Module | None, ParseFailure | None]:
-    """Parse a source file or a notebook's code cells with ``ast``; on failure, say where and why."""
-    source = text
-    notebook: NotebookSource | None = None
-    if path.endswith(".ipynb"):
-        try:
-            notebook = notebook_source(text)
-        except ValueError as error:
-            return None, ParseFailure(path=path, line=1, column=1, reason=str(error))
-        source = notebook.source
+def _parse_ast(path: str, source: str, notebook: NotebookSource | None) -> tuple[ast.Module | None, ParseFailure | None]:
+    """Parse a source with ``ast``; on failure, say where and why."""
     try:
         return compile(source, path, "exec", flags=ast.PyCF_ONLY_AST, dont_inherit=True), None
     except SyntaxError as error:
-        line, column = error.lineno or 1, error.offset or 1
-        reason = error.msg
-        if notebook is not None:
-            cell, line = notebook.locate(line)
-            reason = f"cell {cell}: {reason}"
-        return None, ParseFailure(path=path, line=line, column=column, reason=reason)
+        failure = ParseFailure(path=path, line=error.lineno or 1, column=error.offset or 1, reason=error.msg)
+        return None, _in_cell(failure, notebook)
     except (ValueError, RecursionError) as error:
         return None, ParseFailure(path=path, line=1, column=1, reason=str(error))
+
+
+def _in_cell(failure: ParseFailure, notebook: NotebookSource | None) -> ParseFailure:
+    """Give a notebook's parse failure its cell and the line within it, as its findings have."""
+    if notebook is None:
+        return failure
+    cell, line = notebook.locate(failure.line)
+    return ParseFailure(path=failure.path, line=line, column=failure.column, reason=f"cell {cell}: {failure.reason}")
 
 
 def applicable_rules(path: str, text: str, rules: Sequence[type[FileRule]]) -> list[type[FileRule]]:
@@ -239,15 +245,15 @@ def applicable_rules(path: str, text: str, rules: Sequence[type[FileRule]]) -> l
 
     A notebook's pre-filters read the code of its cells, which is all the rules check. Its
     JSON also contains markdown and outputs (plots as base64 text, megabytes of them), in
-    which a fragment would match text no rule checks, and slowly.
+    which a fragment would match text no rule checks, and slowly. A notebook that is not
+    notebook JSON keeps every rule that matches its text: its analysis reports the failure.
     """
+    return _prefiltered(path, _python_source(path, text)[1], rules)
+
+
+def _prefiltered(path: str, source: str, rules: Sequence[type[FileRule]]) -> list[type[FileRule]]:
     test_file = is_test_path(path)
-    if path.endswith(".ipynb"):
-        try:
-            text = notebook_source(text).source
-        except ValueError:
-            pass  # the analysis reports the notebook as unreadable; every rule that matches stays
-    return [rule for rule in rules if (rule.applies_to_tests or not test_file) and rule.applies_to(path, text)]
+    return [rule for rule in rules if (rule.applies_to_tests or not test_file) and rule.applies_to(path, source)]
 
 
 def analyze_text(
@@ -263,14 +269,9 @@ def analyze_text(
     rules come from :func:`screen`, whose candidate checks are then not run again.
     """
     codes = tuple(rule.code for rule in rules)
-    notebook: NotebookSource | None = None
-    source = text
-    if path.endswith(".ipynb"):
-        try:
-            notebook = notebook_source(text)
-        except ValueError as error:
-            return FileAnalysis(path, codes, failure=ParseFailure(path=path, line=1, column=1, reason=str(error)))
-        source = notebook.source
+    notebook, source, notebook_failure = _python_source(path, text)
+    if notebook_failure is not None:
+        return FileAnalysis(path, codes, failure=notebook_failure)
     started = time.perf_counter()
     if not screened:
         rules = _candidates(rules, source)
@@ -280,11 +281,7 @@ def analyze_text(
     try:
         module = cst.parse_module(source)
     except cst.ParserSyntaxError as error:
-        failure = _syntax_failure(path, source, error)
-        if notebook is not None:
-            cell, line = notebook.locate(failure.line)
-            failure = ParseFailure(path=path, line=line, column=failure.column, reason=f"cell {cell}: {failure.reason}")
-        return FileAnalysis(path, codes, failure=failure)
+        return FileAnalysis(path, codes, failure=_in_cell(_syntax_failure(path, source, error), notebook))
     except (RecursionError, ValueError) as error:
         return FileAnalysis(path, codes, failure=ParseFailure(path=path, line=1, column=1, reason=str(error)))
     if not rules:
