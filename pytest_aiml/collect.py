@@ -32,7 +32,6 @@ PARSE_FIX = (
 )
 
 
-
 class RepositoryRuleError(Exception):
     """A repository rule raised; all of them run together, so its item shows the traceback it left."""
 
@@ -116,20 +115,18 @@ class AimlItem(pytest.Item):
         self.aiml_records.append((key, value))
 
     def repr_failure(self, excinfo: ExceptionInfo[BaseException], style: Any = None) -> str | TerminalRepr:
-        if isinstance(excinfo.value, (AimlFailure, InvalidMarker, RepositoryRuleError)):
-            return str(excinfo.value)
-        if isinstance(excinfo.value, pytest.xfail.Exception):
-            # pytest shows an xfailed item by its reason alone, so the traceback it would
-            # format here (about 20 frames of plugin code, 0.1 s each item) is never read.
+        # pytest shows an xfailed item by its reason alone, so the traceback it would format
+        # for pytest.xfail (about 20 frames of plugin code, 0.1 s each item) is never read.
+        if isinstance(excinfo.value, (AimlFailure, InvalidMarker, RepositoryRuleError, pytest.xfail.Exception)):
             return str(excinfo.value)
         return super().repr_failure(excinfo)
 
     def conclude(self, rule: type[Rule], target: str, findings: Sequence[Finding], relative: str | None) -> None:
         """Settle the findings, record the result for the report, then fail, xfail or pass."""
-        verdict = self.aiml.settle(rule, findings, self, relative)
-        declared = self.aiml.file_waivers(relative)[0] if relative else self.aiml.repository_waivers(findings)
-        markers = [waiver for waiver in marker_waivers(self, self.aiml.all_rules) if waiver.covers_code(rule.code)]
-        declared = [*declared, *markers]
+        inline, comment_lines = self.aiml.item_waivers(relative, findings)
+        markers = marker_waivers(self, self.aiml.all_rules)
+        verdict = self.aiml.settle(rule, findings, inline=inline, comment_lines=comment_lines, markers=markers)
+        declared = [*inline, *(waiver for waiver in markers if waiver.covers_code(rule.code))]
         self.record(RESULT_PROPERTY, result_payload(rule, target, verdict, declared))
         # JUnit XML shows user properties per test case, so CI dashboards can group by them.
         self.user_properties.extend(

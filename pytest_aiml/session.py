@@ -44,7 +44,6 @@ from pytest_aiml.engine.rule import FileRule, RepoRule, Rule
 from pytest_aiml.engine.waivers import InlineWaiverError, Waiver, comment_only_lines, config_waivers, inline_waivers
 from pytest_aiml.outcomes import Verdict, settle
 from pytest_aiml.report.summary import RunSummary, summarize
-from pytest_aiml.waivers import marker_waivers
 from pytest_aiml.engine.cache import AnalysisCache, SignalsCache, analysis_salt, signals_salt
 from pytest_aiml.engine.parallel import FileScan, ScanSettings, default_workers, scan_in_pool, start_in_background
 from pytest_aiml.engine.runner import (
@@ -401,9 +400,7 @@ class AimlSession:
             return FilePlan((), unread=self._unread[relative])
         _content, text = self._sources[relative]
         rules = self._applicable_rules(relative, text)
-        inline = inline_waivers(relative, text, lambda code: bool(self.all_rules.matching(code)))
-        # Comment-only lines only place inline waivers, so a file without any needs none.
-        self._file_waivers[relative] = (inline, comment_only_lines(text) if inline else frozenset())
+        self._file_waivers[relative] = self._read_inline_waivers(relative, text)
         codes = tuple(rule.code for rule in rules)
         analysis = self._analyses.get(relative)
         if analysis is not None:
@@ -555,6 +552,12 @@ class AimlSession:
         """Return the inline waivers of an analysed file and its comment-only lines."""
         return self._file_waivers.get(relative, ([], frozenset()))
 
+    def _read_inline_waivers(self, relative: str, text: str) -> tuple[list[Waiver], frozenset[int]]:
+        """Find a file's inline waivers, and its comment-only lines; InlineWaiverError for an invalid one."""
+        inline = inline_waivers(relative, text, lambda code: bool(self.all_rules.matching(code)))
+        # Comment-only lines only place inline waivers, so a file without any needs none.
+        return inline, comment_only_lines(text) if inline else frozenset()
+
     def repository_waivers(self, findings: Sequence[Finding]) -> list[Waiver]:
         """Return the ``waive-file`` comments of the source files that a repository rule's findings name.
 
@@ -563,28 +566,38 @@ class AimlSession:
         """
         waivers: list[Waiver] = []
         for path in sorted({finding.path for finding in findings} & self.source_files):
-            if path not in self._file_waivers:
-                source = self._source(path)
+            source = self._source(path)
+            if path not in self._file_waivers and source is not None:
                 try:
-                    inline = inline_waivers(path, source[1], lambda code: bool(self.all_rules.matching(code))) if source else []
+                    self._file_waivers[path] = self._read_inline_waivers(path, source[1])
                 except InlineWaiverError as error:
                     # The file's own items report the comment; here it waives nothing.
                     log.debug("ignoring an invalid inline waiver for repository findings: %s", error)
-                    inline = []
-                self._file_waivers[path] = (inline, comment_only_lines(source[1]) if inline and source else frozenset())
-            waivers += [waiver for waiver in self._file_waivers[path][0] if waiver.whole_file]
+            waivers += [waiver for waiver in self.file_waivers(path)[0] if waiver.whole_file]
         return waivers
 
-    def settle(self, rule: type[Rule], findings: Sequence[Finding], item: pytest.Item, relative: str | None) -> Verdict:
+    def item_waivers(self, relative: str | None, findings: Sequence[Finding]) -> tuple[list[Waiver], frozenset[int]]:
+        """Return the inline waivers that may cover an item's findings, and the comment-only lines that place them.
+
+        A file rule's item takes those of its file (``relative``). A repository rule's item
+        takes the ``waive-file`` comments of the files that its findings name.
+        """
+        if relative:
+            return self.file_waivers(relative)
+        return self.repository_waivers(findings), frozenset()
+
+    def settle(
+        self, rule: type[Rule], findings: Sequence[Finding], *, inline: Sequence[Waiver], comment_lines: frozenset[int],
+        markers: Sequence[Waiver],
+    ) -> Verdict:
         """Apply the waivers of every source, the baseline and the fail-on threshold to an item's findings."""
-        inline, comment_lines = self.file_waivers(relative) if relative else (self.repository_waivers(findings), frozenset())
         return settle(
             rule,
             findings,
             config_waivers=self.config_waivers,
             inline_waivers=inline,
             comment_lines=comment_lines,
-            marker_waivers=marker_waivers(item, self.all_rules),
+            marker_waivers=markers,
             baseline=self.baseline_counts,
             fail_on=self.settings.fail_on,
             today=self.today,
@@ -648,10 +661,9 @@ class AimlSession:
         from pytest_aiml.fixes import SkipFile
 
         try:
-            inline = inline_waivers(relative, text, lambda code: bool(self.all_rules.matching(code)))
+            inline, comment_lines = self._read_inline_waivers(relative, text)
         except InlineWaiverError as error:
             raise SkipFile(f"has an invalid inline waiver: {error}") from None
-        comment_lines = comment_only_lines(text)
 
         def active(rule: type[Rule], findings: Sequence[Finding]) -> list[Finding]:
             verdict = settle(

@@ -91,9 +91,8 @@ def may_run_below(
     stop ``requirements/base.txt`` from admitting torch 2.1. A lock file records what
     its folder's ``pyproject.toml`` installs, so it speaks for that file.
     """
-    return not _nearest_pins(pins.get(canonicalize_name(package), ()), path) or (
-        files_admitting_below(pins, package, version, path) != []
-    )
+    entries = _nearest_pins(pins.get(canonicalize_name(package), ()), path)
+    return not entries or bool(_files_admitting(entries, Version(version)))
 
 
 def files_admitting_below(
@@ -103,8 +102,11 @@ def files_admitting_below(
 
     See :func:`may_run_below` for the files that apply.
     """
-    threshold = Version(version)
-    entries = _nearest_pins(pins.get(canonicalize_name(package), ()), path)
+    return _files_admitting(_nearest_pins(pins.get(canonicalize_name(package), ()), path), Version(version))
+
+
+def _files_admitting(entries: tuple[Pin, ...], threshold: Version) -> list[str]:
+    """Return the files of ``entries`` that admit a version below ``threshold``; a lock file replaces its pyproject."""
     locked_folders = {posixpath.dirname(pin.source) for pin in entries if _is_lock_file(pin.source)}
     by_source: dict[str, list[Pin]] = {}
     for pin in entries:
