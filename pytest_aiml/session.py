@@ -553,7 +553,7 @@ class AimlSession:
         return self._file_waivers.get(relative, ([], frozenset()))
 
     def _read_inline_waivers(self, relative: str, text: str) -> tuple[list[Waiver], frozenset[int]]:
-        """Find a file's inline waivers, and its comment-only lines; InlineWaiverError for an invalid one."""
+        """Find a file's inline waivers and its comment-only lines. Raises InlineWaiverError for an invalid waiver."""
         inline = inline_waivers(relative, text, lambda code: bool(self.all_rules.matching(code)))
         # Comment-only lines only place inline waivers, so a file without any needs none.
         return inline, comment_only_lines(text) if inline else frozenset()
@@ -571,7 +571,7 @@ class AimlSession:
                 try:
                     self._file_waivers[path] = self._read_inline_waivers(path, source[1])
                 except InlineWaiverError as error:
-                    # The file's own items report the comment; here it waives nothing.
+                    # The file's own items report the invalid comment, so here it waives nothing.
                     log.debug("ignoring an invalid inline waiver for repository findings: %s", error)
             waivers += [waiver for waiver in self.file_waivers(path)[0] if waiver.whole_file]
         return waivers

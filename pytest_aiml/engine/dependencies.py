@@ -106,7 +106,10 @@ def files_admitting_below(
 
 
 def _files_admitting(entries: tuple[Pin, ...], threshold: Version) -> list[str]:
-    """Return the files of ``entries`` that admit a version below ``threshold``; a lock file replaces its pyproject."""
+    """Return the files of ``entries`` that admit a version below ``threshold``.
+
+    A lock file replaces the ``pyproject.toml`` beside it.
+    """
     locked_folders = {posixpath.dirname(pin.source) for pin in entries if _is_lock_file(pin.source)}
     by_source: dict[str, list[Pin]] = {}
     for pin in entries:

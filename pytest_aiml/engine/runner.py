@@ -105,7 +105,7 @@ class FilePlan:
 
     rules: tuple[str, ...]
     failure: ParseFailure | None = None
-    #: Why the file is not analysed at all (:class:`UnreadSource`); it then has no rules.
+    #: The reason the file is not analysed at all (:class:`UnreadSource`). The file then has no rules.
     unread: NotAnalysed | None = None
 
 
@@ -132,8 +132,8 @@ def read_source(path: Path) -> tuple[bytes, str] | None:
     """Read a source file as bytes and text; None when it no longer exists.
 
     Raises :class:`UnreadSource` for a file that exists but is not analysed. Files over
-    ``reads.text_limit`` are mostly generated code or vendored bundles; reading them as
-    source would make one file the cost of a whole scan.
+    ``reads.text_limit`` are mostly generated code or vendored bundles, so reading them
+    as source would make one file the cost of a whole scan.
     """
     limit = text_limit(path.name)
     try:
@@ -160,7 +160,7 @@ class Screening:
     """The rules that can report on a file, decided without libcst, and its syntax error if any."""
 
     rules: tuple[type[FileRule], ...]
-    #: Set when CPython cannot parse the file; ``rules`` then keeps every rule the pre-filters let through.
+    #: The syntax error CPython found, if any. ``rules`` then keeps every rule the pre-filters let through.
     failure: ParseFailure | None = None
 
     @property
@@ -222,7 +222,7 @@ def _libcst_parses(source: str) -> bool:
 
 
 def _parse_ast(path: str, source: str, notebook: NotebookSource | None) -> tuple[ast.Module | None, ParseFailure | None]:
-    """Parse a source with ``ast``; on failure, say where and why."""
+    """Parse a source with ``ast``, or return where and why the parse failed."""
     try:
         return compile(source, path, "exec", flags=ast.PyCF_ONLY_AST, dont_inherit=True), None
     except SyntaxError as error:

@@ -145,7 +145,7 @@ def test_lock_file_speaks_for_its_pyproject(tmp_path: Path) -> None:
     assert may_run_below(_pins(tmp_path, files), "torch", "2.6") is False
 
 
-def test_lock_file_does_not_speak_for_docker_requirements(tmp_path: Path) -> None:
+def test_lock_file_skips_docker_requirements(tmp_path: Path) -> None:
     pins = _nested_pins(tmp_path, {"uv.lock": UV_LOCK, "requirements/docker.txt": "torch==2.1.0\n"})
     assert may_run_below(pins, "torch", "2.6") is True
 

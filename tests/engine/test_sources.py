@@ -31,7 +31,7 @@ def test_text_limit_is_larger_for_notebooks() -> None:
     assert text_limit("notebooks/explore.ipynb") == NOTEBOOK_TEXT_LIMIT > TEXT_LIMIT
 
 
-def test_source_over_the_limit_says_its_size(tmp_path: Path) -> None:
+def test_oversized_source_names_size(tmp_path: Path) -> None:
     generated = tmp_path / "generated_pb2.py"
     generated.write_text("x = 1\n" * (TEXT_LIMIT // 6 + 1))
     with pytest.raises(UnreadSource, match=r"^2,000,004 bytes, over the 2,000,000-byte limit for Python sources$"):
@@ -71,7 +71,7 @@ def test_notebook_prefilter_reads_code_cells_only() -> None:
 
 
 def test_broken_notebook_keeps_every_matching_rule() -> None:
-    # Its analysis reports that it is not notebook JSON; the pre-filter must not hide that.
+    # Its analysis reports that it is not notebook JSON, which the pre-filter must not hide.
     rules = [builtin_rules().get("AIML101")]
     assert applicable_rules("explore.ipynb", '{"cells": [pickle.load(stream)', rules) == rules
 
@@ -100,7 +100,7 @@ def test_unreadable_source_fix_allows_reading(tmp_path: Path, monkeypatch: pytes
     assert raised.value.not_analysed.fix.startswith("let the user who runs pytest read it")
 
 
-def test_byte_order_mark_is_not_source_text(tmp_path: Path) -> None:
+def test_byte_order_mark_stripped(tmp_path: Path) -> None:
     path = tmp_path / "train.py"
     path.write_bytes(UNSAFE_LOAD.encode("utf-8-sig"))
     content, text = read_source(path) or (b"", "")

@@ -37,7 +37,7 @@ def _report(pytester: pytest.Pytester, name: str = "aiml.yaml") -> dict[str, Any
 
 
 @pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["serial", "xdist"])
-def test_large_source_is_skipped_with_its_size(pytester: pytest.Pytester, workers: list[str]) -> None:
+def test_large_source_skipped_with_size(pytester: pytest.Pytester, workers: list[str]) -> None:
     pytester.makepyfile(model_io=UNSAFE_LOAD)
     pytester.path.joinpath("generated_pb2.py").write_text(GENERATED, encoding="utf-8")
     result = pytester.runpytest(*RUN, "--aiml-report=aiml.yaml", *workers)

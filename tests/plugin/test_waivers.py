@@ -332,7 +332,7 @@ def test_waive_file_repository_finding(pytester: pytest.Pytester, workers: list[
     assert (waiver["origin"], waiver["findings"]) == ("train.py:1", ["train.py:0 AIML409"])
 
 
-def test_waive_file_covers_its_own_file_only(pytester: pytest.Pytester) -> None:
+def test_waive_file_own_file_only(pytester: pytest.Pytester) -> None:
     waived = "# aiml: waive-file[AIML409] trained once in a notebook session, never re-run\n" + TRAIN
     pytester.makepyfile(train=waived, retrain=TRAIN, features="import pandas as pd\n\n\ndef build(df):\n    return df.fillna(0)\n")
     pytester.mkdir("tests").joinpath("test_features.py").write_text("from features import build\n")

@@ -42,6 +42,6 @@ def test_message_names_admitting_files(tmp_path: Path, files: dict[str, str], en
     assert message == f"torch.load() without weights_only=True unpickles the checkpoint on torch < 2.6, {ending}"
 
 
-def test_no_finding_where_every_file_requires_recent_torch(tmp_path: Path) -> None:
+def test_recent_torch_everywhere_no_finding(tmp_path: Path) -> None:
     files = {"requirements/typing.txt": "torch==2.9.1\n", "requirements/base.txt": "torch>=2.6\n"}
     assert _messages(tmp_path, files) == []
