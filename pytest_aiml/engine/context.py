@@ -12,9 +12,8 @@ import builtins
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
-import libcst as cst
-
 from pytest_aiml.engine.dependencies import Pin
+from pytest_aiml.engine.libcst_import import cst
 
 _BUILTIN_NAMES = frozenset(dir(builtins))
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import re
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
@@ -11,15 +10,13 @@ from pathlib import PurePosixPath
 from typing import TypeVar
 
 from pytest_aiml.engine.cache import SignalsCache
-from pytest_aiml.engine.constants import LiteralConstant, preprocessing_constants
+from pytest_aiml.engine.constants import LiteralConstant
 from pytest_aiml.artifacts.versioning import version_from_name
 from pytest_aiml.engine.dependencies import Pin, collect_pins, is_development_pin
 from pytest_aiml.engine.discovery import FileKind, RepoFiles, classify, is_test_path
-from pytest_aiml.engine.notebooks import notebook_source
 from pytest_aiml.engine.reads import ReadLog
 from pytest_aiml.engine.signals import MODULE_GROUPS, FileSignals, file_signals, group_members
 
-log = logging.getLogger("pytest_aiml.inventory")
 T = TypeVar("T")
 
 _TRAINING_SCRIPT_NAME = re.compile(r"(^|/)(train[\w-]*|[\w-]*_train|[\w-]*trainer[\w-]*)\.py$", re.IGNORECASE)
@@ -190,14 +187,9 @@ class Inventory:
         Line numbers of a notebook count lines of its code cells joined together.
         """
         if path not in self._constants:
-            text = self.repo.read_text(path)
-            if text is not None and path.endswith(".ipynb"):
-                try:
-                    text = notebook_source(text).source
-                except ValueError as error:
-                    log.debug("%s: %s", path, error)
-                    text = None
-            self._constants[path] = {} if text is None else preprocessing_constants(text, path)
+            # Read through a view: an edit that leaves the constants as they are (a comment,
+            # a change inside a function) leaves the repository rules' cached results valid.
+            self._constants[path] = self.repo.read_view(path, "preprocessing-constants") or {}
         return self._constants[path]
 
     @property

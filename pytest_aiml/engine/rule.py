@@ -13,9 +13,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar
 
-import libcst as cst
-
 if TYPE_CHECKING:
+    import libcst as cst
+
     from pytest_aiml.engine.ast_facts import AstFacts
     from pytest_aiml.engine.context import ModuleContext
     from pytest_aiml.engine.findings import Finding
@@ -116,11 +116,12 @@ class Rule:
         return f"{cls.code} {cls.slug}"
 
 
-class FileRule(Rule, cst.BatchableCSTVisitor):
+class FileRule(Rule):
     """A rule checked on each Python source (and notebook) by one batched libcst traversal.
 
     Subclasses define libcst ``visit_*`` / ``leave_*`` methods and call
-    :meth:`report`. ``prefilter`` lists text fragments of which a file must contain
+    :meth:`report`. The traversal (``engine.walk``) finds those methods by their names,
+    so the class needs no libcst base, and importing a rule does not import libcst. ``prefilter`` lists text fragments of which a file must contain
     at least one to be parsed for this rule at all; an empty tuple means every file.
     """
 
@@ -134,7 +135,6 @@ class FileRule(Rule, cst.BatchableCSTVisitor):
     fixer: ClassVar[type[Fixer] | None] = None
 
     def __init__(self, context: ModuleContext) -> None:
-        super().__init__()
         self.context = context
 
     def report(self, node: cst.CSTNode, message: str | None = None) -> None:

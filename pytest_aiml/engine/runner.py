@@ -10,19 +10,20 @@ import types
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import libcst as cst
-from libcst.metadata import CodeRange
+from typing import TYPE_CHECKING
 
 from pytest_aiml.engine.ast_facts import AstFacts
 from pytest_aiml.engine.context import ModuleContext, PendingFinding, RepoContext
 from pytest_aiml.engine.discovery import is_test_path
 from pytest_aiml.engine.findings import Finding, ParseFailure
 from pytest_aiml.engine.notebooks import NotebookSource, notebook_source
-from pytest_aiml.engine.positions import start_positions
 from pytest_aiml.engine.reads import is_binary, read_text_bytes, text_limit
 from pytest_aiml.engine.rule import FileRule
+from pytest_aiml.engine.libcst_import import cst
 from pytest_aiml.engine.walk import walk_batched
+
+if TYPE_CHECKING:
+    from libcst.metadata import CodeRange
 
 log = logging.getLogger("pytest_aiml.runner")
 
@@ -65,14 +66,13 @@ _STATEMENT_NAMES = (
 )
 
 
-class _ContextTracker(cst.BatchableCSTVisitor):
+class _ContextTracker:
     """Keeps the module context current: imports met inside functions, and the statement stack.
 
     It runs first in the batch, so rules see the state of the node they visit.
     """
 
     def __init__(self, context: ModuleContext) -> None:
-        super().__init__()
         self.context = context
 
     def visit_Import(self, node: cst.Import) -> None:
@@ -341,7 +341,7 @@ def _syntax_failure(path: str, source: str, error: cst.ParserSyntaxError) -> Par
 
 def traverse(module: cst.Module, context: ModuleContext, rules: Sequence[type[FileRule]]) -> None:
     """Run ``rules`` over ``module`` in one batched traversal; their findings collect in ``context.pending``."""
-    visitors: list[cst.BatchableCSTVisitor] = [_ContextTracker(context)]
+    visitors: list[object] = [_ContextTracker(context)]
     visitors.extend(rule(context) for rule in rules)
     walk_batched(module, visitors)
 
@@ -359,6 +359,9 @@ def positioned_findings(
     computing the starts of the flagged nodes and their statements.
     """
     if positions is None:
+        # Positions need libcst's code generation: imported only by runs that report.
+        from pytest_aiml.engine.positions import start_positions
+
         starts = start_positions(module, [node for pending in context.pending for node in _located(pending) if node is not None])
     else:
         starts = {node: position.start for node, position in positions.items()}

@@ -1,7 +1,8 @@
 """Views of one file that repository computations read instead of the file's whole text.
 
 A view is a pure function of a file's path and text: its inventory signals, the names
-its import statements import, the names it writes between quotes. A computation that
+its import statements import, the names it writes between quotes, its module-level
+preprocessing constants. A computation that
 reads a file through a view depends on the view's value, not on every byte. Appending a
 comment to a module changes its text but none of these values, so the repository rules'
 results computed from them stay valid. The read log keeps a digest of the bytes and one
@@ -18,6 +19,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from pytest_aiml.engine.constants import LiteralConstant, preprocessing_constants
+from pytest_aiml.engine.notebooks import notebook_source
 from pytest_aiml.engine.signals import FileSignals, file_signals
 
 _IMPORT = re.compile(r"^[ \t]*import[ \t]+([\w. \t,]+)", re.MULTILINE)
@@ -93,6 +96,35 @@ def quoted_names(path: str, text: str) -> QuotedNames:
     return QuotedNames(frozenset(after_any), frozenset(after_quote))
 
 
+def literal_constants(path: str, text: str) -> dict[str, LiteralConstant]:
+    """Return the module-level preprocessing constants of a Python file or notebook (``engine.constants``).
+
+    Line numbers of a notebook count lines of its code cells joined together; a notebook
+    that cannot be read has none.
+    """
+    if path.endswith(".ipynb"):
+        try:
+            text = notebook_source(text).source
+        except ValueError:
+            return {}
+    return preprocessing_constants(text, path)
+
+
+def _encode_constants(constants: dict[str, LiteralConstant]) -> Any:
+    return [[name, _canonical(c.value), c.line, c.column] for name, c in sorted(constants.items())]
+
+
+def _canonical(value: Any) -> Any:
+    """Encode a literal so that equal values, and only those, encode alike: sets in a fixed order, tuples apart from lists."""
+    if isinstance(value, dict):
+        return ["dict", sorted(([_canonical(key), _canonical(item)] for key, item in value.items()), key=json.dumps)]
+    if isinstance(value, (set, frozenset)):
+        return ["set", sorted((_canonical(item) for item in value), key=json.dumps)]
+    if isinstance(value, (list, tuple)):
+        return [type(value).__name__, [_canonical(item) for item in value]]
+    return [type(value).__name__, repr(value)]
+
+
 def _encode_signals(signals: FileSignals | None) -> Any:
     return None if signals is None else [sorted(signals.modules), sorted(signals.signals)]
 
@@ -101,6 +133,7 @@ VIEWS: dict[str, View] = {
     "signals": View(file_signals, _encode_signals),
     "imports": View(imported_names, sorted),
     "quoted-names": View(quoted_names, lambda names: [sorted(names.after_any), sorted(names.after_quote)]),
+    "preprocessing-constants": View(literal_constants, _encode_constants),
 }
 
 

@@ -13,23 +13,50 @@ node in the order of libcst's own traversal, which is the order of the source te
 from __future__ import annotations
 
 import dataclasses
+import functools
 import typing
 from collections.abc import Callable, Sequence
 
-import libcst as cst
+from pytest_aiml.engine.libcst_import import cst
 
-__all__ = ["children", "walk", "walk_batched"]
+__all__ = ["Visitor", "children", "walk", "walk_batched"]
 
-_Handler = Callable[[cst.CSTNode], object]
-
-#: Whitespace nodes own nothing but other whitespace and comments, and make up about half
-#: the nodes of a module. A walk skips them when none of its visitors has a handler for them.
-#: The first two never contain a comment, so they are skipped even when a visitor reads comments.
-_LEAF_WHITESPACE: frozenset[type] = frozenset({cst.SimpleWhitespace, cst.Newline})
-_WHITESPACE: frozenset[type] = _LEAF_WHITESPACE | {
-    cst.Comment, cst.TrailingWhitespace, cst.EmptyLine, cst.ParenthesizedWhitespace, cst.BaseParenthesizableWhitespace,
-}
+_Handler = Callable[["cst.CSTNode"], object]
 _NOTHING: frozenset[type] = frozenset()
+
+
+@functools.cache
+def _leaf_whitespace() -> frozenset[type]:
+    """Whitespace nodes own nothing but other whitespace and comments, and make up about half
+    the nodes of a module. A walk skips them when none of its visitors has a handler for them.
+    These two never contain a comment, so they are skipped even when a visitor reads comments."""
+    return frozenset({cst.SimpleWhitespace, cst.Newline})
+
+
+@functools.cache
+def _whitespace() -> frozenset[type]:
+    return _leaf_whitespace() | {
+        cst.Comment, cst.TrailingWhitespace, cst.EmptyLine, cst.ParenthesizedWhitespace, cst.BaseParenthesizableWhitespace,
+    }
+
+
+class Visitor:
+    """A read-only visitor of part of a libcst tree, for :func:`walk`.
+
+    It has the ``on_visit`` and ``on_leave`` of libcst's ``CSTVisitor``, which call the
+    ``visit_<Type>`` and ``leave_<Type>`` methods, without deriving from it: a module
+    that defines a visitor can then be imported without importing libcst.
+    """
+
+    def on_visit(self, node: cst.CSTNode) -> bool:
+        method = getattr(self, "visit_" + type(node).__name__, None)
+        return method is None or method(node) is not False
+
+    def on_leave(self, original_node: cst.CSTNode) -> None:
+        method = getattr(self, "leave_" + type(original_node).__name__, None)
+        if method is not None:
+            method(original_node)
+
 
 #: Whether a type is a libcst node: ``isinstance`` against the abstract base is slow.
 _IS_NODE: dict[type, bool] = {}
@@ -92,7 +119,7 @@ def _children(node: cst.CSTNode, skip: frozenset[type]) -> list[cst.CSTNode]:
 def children(node: cst.CSTNode, *, whitespace: bool = True) -> list[cst.CSTNode]:
     """Return the direct children of ``node`` in source order, as libcst's ``node.children``
     does without rebuilding the node; with ``whitespace=False``, leave out whitespace and comments."""
-    return _children(node, _NOTHING if whitespace else _WHITESPACE)
+    return _children(node, _NOTHING if whitespace else _whitespace())
 
 
 class _Dispatch:
@@ -102,10 +129,10 @@ class _Dispatch:
         self.visitors = visitors
         self._visit: dict[type, tuple[_Handler, ...]] = {}
         self._leave: dict[type, tuple[_Handler, ...]] = {}
-        if not self._handles(_WHITESPACE):
-            self.skip = _WHITESPACE
-        elif not self._handles(_LEAF_WHITESPACE):
-            self.skip = _LEAF_WHITESPACE
+        if not self._handles(_whitespace()):
+            self.skip = _whitespace()
+        elif not self._handles(_leaf_whitespace()):
+            self.skip = _leaf_whitespace()
         else:
             self.skip = _NOTHING
 
@@ -140,15 +167,17 @@ def walk_batched(node: cst.CSTNode, visitors: Sequence[object]) -> None:
     _walk(node, _Dispatch(visitors), may_skip=False)
 
 
-def walk(node: cst.CSTNode, visitor: cst.CSTVisitor) -> None:
+def walk(node: cst.CSTNode, visitor: Visitor | cst.CSTVisitor) -> None:
     """Walk ``node`` with one read-only visitor, as ``node.visit(visitor)`` would.
 
-    A ``visit_<Type>`` method that returns False skips the node's children, and the
-    matching ``leave_<Type>`` still runs, as in libcst. A visitor that overrides
-    ``on_visit`` or ``on_leave`` has them called for every node instead.
+    The visitor is a :class:`Visitor` or a libcst ``CSTVisitor``. A ``visit_<Type>``
+    method that returns False skips the node's children, and the matching
+    ``leave_<Type>`` still runs, as in libcst. A visitor that overrides ``on_visit`` or
+    ``on_leave`` has them called for every node instead.
     """
     kind = type(visitor)
-    if kind.on_visit is not cst.CSTVisitor.on_visit or kind.on_leave is not cst.CSTVisitor.on_leave:
+    base = Visitor if issubclass(kind, Visitor) else cst.CSTVisitor
+    if kind.on_visit is not base.on_visit or kind.on_leave is not base.on_leave:
         _walk_generic(node, visitor)
     else:
         _walk(node, _Dispatch((visitor,)), may_skip=True)
@@ -172,7 +201,7 @@ def _walk(node: cst.CSTNode, dispatch: _Dispatch, *, may_skip: bool) -> None:
     visit(node)
 
 
-def _walk_generic(node: cst.CSTNode, visitor: cst.CSTVisitor) -> None:
+def _walk_generic(node: cst.CSTNode, visitor: Visitor | cst.CSTVisitor) -> None:
     # on_visit may look at any node, so nothing is skipped.
     if visitor.on_visit(node):
         for child in _children(node, _NOTHING):

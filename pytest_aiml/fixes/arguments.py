@@ -12,10 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import libcst as cst
-
-_NO_SPACE = cst.SimpleWhitespace("")
-_ONE_SPACE = cst.SimpleWhitespace(" ")
+from pytest_aiml.engine.libcst_import import cst
+from pytest_aiml.engine.walk import Visitor, walk
 
 
 def append_argument(call: cst.Call, new: cst.Arg) -> cst.Call:
@@ -28,11 +26,11 @@ def append_argument(call: cst.Call, new: cst.Arg) -> cst.Call:
     if isinstance(last.comma, cst.Comma):
         kept, moved = _split_closing(last.comma.whitespace_after, separator)
         args[-1] = last.with_changes(comma=last.comma.with_changes(whitespace_after=kept))
-        args.append(new.with_changes(comma=cst.Comma(whitespace_before=_NO_SPACE, whitespace_after=moved)))
+        args.append(new.with_changes(comma=cst.Comma(whitespace_before=cst.SimpleWhitespace(""), whitespace_after=moved)))
     else:
         kept, moved = _split_closing(last.whitespace_after_arg, separator)
-        comma = cst.Comma(whitespace_before=_NO_SPACE, whitespace_after=kept)
-        args[-1] = last.with_changes(comma=comma, whitespace_after_arg=_NO_SPACE)
+        comma = cst.Comma(whitespace_before=cst.SimpleWhitespace(""), whitespace_after=kept)
+        args[-1] = last.with_changes(comma=comma, whitespace_after_arg=cst.SimpleWhitespace(""))
         args.append(new.with_changes(comma=cst.MaybeSentinel.DEFAULT, whitespace_after_arg=moved))
     return call.with_changes(args=args)
 
@@ -49,9 +47,9 @@ def remove_argument(call: cst.Call, index: int) -> cst.Call | None:
     if not args:
         if has_comment(call.whitespace_before_args):
             return None
-        return call.with_changes(args=[], whitespace_before_args=_NO_SPACE)
+        return call.with_changes(args=[], whitespace_before_args=cst.SimpleWhitespace(""))
     previous = args[-1]
-    before = previous.comma.whitespace_after if isinstance(previous.comma, cst.Comma) else _NO_SPACE
+    before = previous.comma.whitespace_after if isinstance(previous.comma, cst.Comma) else cst.SimpleWhitespace("")
     if isinstance(removed.comma, cst.Comma):
         closing = _merge_closing(before, removed.comma.whitespace_after)
         args[-1] = previous.with_changes(comma=removed.comma.with_changes(whitespace_after=closing))
@@ -67,14 +65,14 @@ def append_import_alias(statement: cst.ImportFrom, name: str) -> cst.ImportFrom:
     names = list(statement.names)
     new = cst.ImportAlias(name=cst.Name(name))
     last = names[-1]
-    opening = statement.lpar.whitespace_after if statement.lpar is not None else _ONE_SPACE
+    opening = statement.lpar.whitespace_after if statement.lpar is not None else cst.SimpleWhitespace(" ")
     separator = _separator([alias.comma for alias in names[:-1]], opening)
     if isinstance(last.comma, cst.Comma):
         kept, moved = _split_closing(last.comma.whitespace_after, separator)
         names[-1] = last.with_changes(comma=last.comma.with_changes(whitespace_after=kept))
-        names.append(new.with_changes(comma=cst.Comma(whitespace_before=_NO_SPACE, whitespace_after=moved)))
+        names.append(new.with_changes(comma=cst.Comma(whitespace_before=cst.SimpleWhitespace(""), whitespace_after=moved)))
     else:
-        names[-1] = last.with_changes(comma=cst.Comma(whitespace_before=_NO_SPACE, whitespace_after=separator))
+        names[-1] = last.with_changes(comma=cst.Comma(whitespace_before=cst.SimpleWhitespace(""), whitespace_after=separator))
         names.append(new)
     return statement.with_changes(names=names)
 
@@ -82,13 +80,12 @@ def append_import_alias(statement: cst.ImportFrom, name: str) -> cst.ImportFrom:
 def has_comment(node: cst.CSTNode) -> bool:
     """Tell whether a comment sits anywhere inside ``node``."""
     finder = _CommentFinder()
-    node.visit(finder)
+    walk(node, finder)
     return finder.found
 
 
-class _CommentFinder(cst.CSTVisitor):
+class _CommentFinder(Visitor):
     def __init__(self) -> None:
-        super().__init__()
         self.found = False
 
     def visit_Comment(self, node: cst.Comment) -> None:
@@ -103,7 +100,7 @@ def _separator(commas: Sequence[cst.Comma | cst.MaybeSentinel], opening: cst.Bas
     # A single element: a list opened with a line break puts each element on its own line.
     if isinstance(opening, cst.ParenthesizedWhitespace):
         return _without_comment(opening)
-    return _ONE_SPACE
+    return cst.SimpleWhitespace(" ")
 
 
 def _without_comment(whitespace: cst.BaseParenthesizableWhitespace) -> cst.BaseParenthesizableWhitespace:

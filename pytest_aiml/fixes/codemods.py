@@ -7,9 +7,8 @@ really contains pickled objects), the fixer returns :class:`NoFix` with the reas
 
 from __future__ import annotations
 
-import libcst as cst
-
 from pytest_aiml.engine.context import call_argument, has_star_kwargs, is_false, keyword_value
+from pytest_aiml.engine.libcst_import import cst
 from pytest_aiml.fixes.arguments import append_argument, remove_argument
 from pytest_aiml.fixes.fixer import FixContext, Fixer, NoFix, Rewrite, keyword_argument
 

@@ -11,9 +11,9 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-import libcst as cst
-
 from pytest_aiml.engine.context import ModuleContext
+from pytest_aiml.engine.libcst_import import cst
+from pytest_aiml.engine.walk import Visitor, walk
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,9 +88,8 @@ class Fixer:
         raise NotImplementedError
 
 
-class _NameCollector(cst.CSTVisitor):
+class _NameCollector(Visitor):
     def __init__(self) -> None:
-        super().__init__()
         self.names: set[str] = set()
 
     def visit_Name(self, node: cst.Name) -> None:
@@ -98,7 +97,7 @@ class _NameCollector(cst.CSTVisitor):
 
     def visit_Attribute(self, node: cst.Attribute) -> bool:
         # ``obj.tensor`` does not bind or read a variable called ``tensor``.
-        node.value.visit(self)
+        walk(node.value, self)
         return False
 
 
@@ -109,7 +108,7 @@ def names_in_use(module: cst.Module) -> frozenset[str]:
     variable or a ``global`` anywhere does, so a new import never shadows one.
     """
     collector = _NameCollector()
-    module.visit(collector)
+    walk(module, collector)
     return frozenset(collector.names)
 
 

@@ -20,8 +20,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Union
 
-import libcst as cst
-
 from pytest_aiml.engine.ast_facts import AstFacts, callee_name, keyword_constant
 from pytest_aiml.engine.context import (
     ModuleContext,
@@ -33,13 +31,14 @@ from pytest_aiml.engine.context import (
     keyword_value,
     literal_string,
 )
+from pytest_aiml.engine.libcst_import import cst, node_types
 from pytest_aiml.engine.rule import Category, Effort, Example, FileRule, Priority
-from pytest_aiml.engine.walk import walk
+from pytest_aiml.engine.walk import Visitor, walk
 
 # -- what the module shows about names: bindings per scope -------------------------
 
 #: A scope is the module, a function or a class body.
-ScopeNode = Union[cst.Module, cst.FunctionDef, cst.ClassDef]
+ScopeNode = Union["cst.Module", "cst.FunctionDef", "cst.ClassDef"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +57,7 @@ class Binding:
 _UNKNOWN = Binding()
 
 
-class _BindingCollector(cst.CSTVisitor):
+class _BindingCollector(Visitor):
     """Record every binding of every name, per scope, in one traversal of the module.
 
     ``self.x = ...`` inside a method is recorded in the class scope under ``"self.x"``.
@@ -301,8 +300,9 @@ AGGREGATIONS = frozenset(
         "nunique", "transform", "cumsum", "cumcount", "prod", "quantile", "apply",
     }
 )
-#: Index expressions that select several rows at once: boolean masks, slices, lists.
-_SELECTION_NODES = (cst.Comparison, cst.BooleanOperation, cst.List, cst.Slice)
+#: Index expressions that select several rows at once: boolean masks, slices, lists. By
+#: name, for ``node_types``: the rules import libcst on first use.
+_SELECTION_NODES = ("Comparison", "BooleanOperation", "List", "Slice")
 
 
 def _join(kinds: Iterator[str | None]) -> str | None:
@@ -322,7 +322,7 @@ def _join(kinds: Iterator[str | None]) -> str | None:
 
 def is_selection(expr: cst.BaseExpression) -> bool:
     """Tell whether an index expression selects several rows: ``df[df.a > 0]``, ``df[~mask]``, ``df[2:5]``."""
-    if isinstance(expr, _SELECTION_NODES):
+    if isinstance(expr, node_types(*_SELECTION_NODES)):
         return True
     if isinstance(expr, cst.UnaryOperation) and isinstance(expr.operator, cst.BitInvert):
         return True
@@ -1288,7 +1288,7 @@ def _range_over_length(iterable: cst.BaseExpression, context: ModuleContext) -> 
     return dotted_name(length.args[0].value)
 
 
-class _BodyScan(cst.CSTVisitor):
+class _BodyScan(Visitor):
     """Collect what a loop body does: assignment targets, whole uses of a name, and per-index row reads."""
 
     def __init__(self, context: ModuleContext, row: str | None, frame: str | None, index: str | None) -> None:
@@ -1546,7 +1546,7 @@ class DataFrameRowIteration(PandasRule):
 
 
 def _mentions(expr: cst.CSTNode, name: str) -> bool:
-    class _Finder(cst.CSTVisitor):
+    class _Finder(Visitor):
         found = False
 
         def visit_Name(self, node: cst.Name) -> None:

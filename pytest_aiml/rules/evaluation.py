@@ -5,9 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-import libcst as cst
-
 from pytest_aiml.engine.context import ModuleContext, PendingFinding, call_argument, keyword_value, literal_string
+from pytest_aiml.engine.libcst_import import cst
 from pytest_aiml.engine.rule import Category, Effort, Example, FileRule, Priority
 from pytest_aiml.engine.walk import children
 

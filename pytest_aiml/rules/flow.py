@@ -6,9 +6,8 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-import libcst as cst
-
 from pytest_aiml.engine.context import ModuleContext, call_argument, dotted_name
+from pytest_aiml.engine.libcst_import import cst
 
 #: Decorator methods that register a FastAPI or Flask route (``@app.post``, ``@bp.route``).
 ROUTE_METHODS = frozenset({"get", "post", "put", "patch", "delete", "options", "head", "route", "api_route"})

@@ -14,8 +14,6 @@ import ast
 import re
 from dataclasses import dataclass
 
-import libcst as cst
-
 from pytest_aiml.engine.ast_facts import NESTED_SCOPES, AstFacts, argument, own_nodes, unpacks_kwargs
 from pytest_aiml.engine.context import (
     ModuleContext,
@@ -26,8 +24,9 @@ from pytest_aiml.engine.context import (
     keyword_value,
     literal_string,
 )
+from pytest_aiml.engine.libcst_import import cst
 from pytest_aiml.engine.rule import Category, Effort, Example, FileRule, Priority
-from pytest_aiml.engine.walk import walk
+from pytest_aiml.engine.walk import Visitor, walk
 from pytest_aiml.fixes.codemods import DataLoaderPinMemoryFixer
 
 #: Text that every module with GPU use contains; files without it are never parsed for these rules.
@@ -230,7 +229,7 @@ def receiver_syncs(call: cst.Call) -> bool:
             return False
 
 
-class StatementVisitor(cst.CSTVisitor):
+class StatementVisitor(Visitor):
     """A visitor of a loop body that tracks the innermost statement around each node.
 
     A finding anchors to that statement, so that an inline waiver on it applies. In a
@@ -342,7 +341,7 @@ def names_in(expr: cst.CSTNode) -> set[str]:
     """Return every plain name read inside an expression, f-strings included."""
     found: set[str] = set()
 
-    class _Names(cst.CSTVisitor):
+    class _Names(Visitor):
         def visit_Name(self, node: cst.Name) -> None:
             found.add(node.value)
 
@@ -821,7 +820,7 @@ def names_in_all(expr: cst.CSTNode) -> set[str]:
     """Return every plain name inside an expression, calls included: ``transform(img)`` reads ``img``."""
     found: set[str] = set()
 
-    class _Names(cst.CSTVisitor):
+    class _Names(Visitor):
         def visit_Name(self, node: cst.Name) -> None:
             found.add(node.value)
 

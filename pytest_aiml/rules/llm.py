@@ -5,8 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-import libcst as cst
-
 from pytest_aiml.engine.context import (
     ModuleContext,
     PendingFinding,
@@ -15,8 +13,9 @@ from pytest_aiml.engine.context import (
     keyword_value,
     literal_string,
 )
+from pytest_aiml.engine.libcst_import import cst
 from pytest_aiml.engine.rule import Category, Effort, Example, FileRule, Priority
-from pytest_aiml.engine.walk import walk
+from pytest_aiml.engine.walk import Visitor, walk
 from pytest_aiml.rules.flow import (
     Origin,
     ValueFlow,
@@ -132,7 +131,7 @@ def bound_arguments(
             yield arg.keyword.value, arg.value
 
 
-class _ReturnedParameters(cst.CSTVisitor):
+class _ReturnedParameters(Visitor):
     """Find which parameters of one function reach its return value, and whether formatted."""
 
     def __init__(self, flow: PromptFlow) -> None:
@@ -227,7 +226,7 @@ class HelperCall:
     statement: cst.CSTNode | None
 
 
-class _GradioHandlers(cst.CSTVisitor):
+class _GradioHandlers(Visitor):
     """Collect the names of functions that Gradio calls with what users enter."""
 
     def __init__(self, context: ModuleContext) -> None:

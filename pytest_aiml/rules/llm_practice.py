@@ -12,13 +12,12 @@ import ast
 import re
 from collections.abc import Iterator
 
-import libcst as cst
-
 from pytest_aiml.engine.ast_facts import callee_name
 from pytest_aiml.engine.context import ModuleContext, call_argument, is_false, is_true, keyword_value
 from pytest_aiml.engine.discovery import is_test_path
 from pytest_aiml.engine.findings import Finding
 from pytest_aiml.engine.inventory import Inventory
+from pytest_aiml.engine.libcst_import import cst
 from pytest_aiml.engine.rule import Category, Effort, Example, FileRule, Priority, RepoRule
 from pytest_aiml.engine.signals import group_members
 from pytest_aiml.rules.flow import attribute_text, dotted_text

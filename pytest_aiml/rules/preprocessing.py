@@ -9,14 +9,13 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any
 
-import libcst as cst
-
 from pytest_aiml.engine.ast_facts import AstFacts
 from pytest_aiml.engine.constants import LiteralConstant, name_parts, same_value
 from pytest_aiml.engine.context import ModuleContext
 from pytest_aiml.engine.discovery import FileKind, is_test_path
 from pytest_aiml.engine.findings import Finding
 from pytest_aiml.engine.inventory import Inventory, is_training_script_name
+from pytest_aiml.engine.libcst_import import cst
 from pytest_aiml.engine.rule import Category, Effort, Example, FileRule, Priority, RepoRule
 from pytest_aiml.rules.flow import dotted_text, route_path
 

@@ -15,8 +15,6 @@ import re
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
-import libcst as cst
-
 from pytest_aiml.engine.ast_facts import AstFacts, argument, callee_name, keyword_constant, unpacks_kwargs
 from pytest_aiml.engine.context import (
     ModuleContext,
@@ -29,6 +27,7 @@ from pytest_aiml.engine.context import (
 )
 from pytest_aiml.engine.dependencies import may_run_below
 from pytest_aiml.engine.inventory import is_training_script_name
+from pytest_aiml.engine.libcst_import import cst
 from pytest_aiml.engine.rule import Category, Effort, Example, FileRule, Priority
 
 # -- entry points and training evidence -----------------------------------------------

@@ -12,10 +12,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-import libcst as cst
-
 from pytest_aiml.engine.ast_facts import AstFacts
 from pytest_aiml.engine.context import ModuleContext, call_argument, literal_string
+from pytest_aiml.engine.libcst_import import cst
 from pytest_aiml.engine.rule import Category, Effort, Example, FileRule, Priority
 
 

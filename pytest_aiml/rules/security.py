@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import re
 
-import libcst as cst
-
 from pytest_aiml.engine.ast_facts import AstFacts, keyword_constant
 from pytest_aiml.engine.context import call_argument, has_star_kwargs, is_false, is_true, keyword_value
 from pytest_aiml.engine.dependencies import files_admitting_below, may_run_below
+from pytest_aiml.engine.libcst_import import cst
 from pytest_aiml.engine.rule import Category, Effort, Example, FileRule, Priority
 from pytest_aiml.fixes.codemods import UnsafeDeserializationFixer
 

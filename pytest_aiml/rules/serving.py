@@ -7,13 +7,12 @@ import re
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
-import libcst as cst
-
 from pytest_aiml.engine.ast_facts import AstFacts, argument, own_nodes
 from pytest_aiml.engine.context import ModuleContext, call_argument, is_false, is_true
 from pytest_aiml.engine.discovery import MODEL_SUFFIXES
+from pytest_aiml.engine.libcst_import import cst
 from pytest_aiml.engine.rule import Category, Effort, Example, FileRule, Priority
-from pytest_aiml.engine.walk import walk
+from pytest_aiml.engine.walk import Visitor, walk
 from pytest_aiml.rules.flow import (
     SERVING_FUNCTION,
     SERVING_PATH_PART,
@@ -664,7 +663,7 @@ class NoInputValidation(FileRule):
         return "sess" in name.lower()
 
 
-class _ValidationScan(cst.CSTVisitor):
+class _ValidationScan(Visitor):
     """Check whether a function validates its parameters, by the test a route handler gets."""
 
     def __init__(self, context: ModuleContext, function: cst.FunctionDef) -> None:
@@ -694,7 +693,7 @@ class _ValidationScan(cst.CSTVisitor):
             self.validates = True
 
 
-class _ExpressionNodes(cst.CSTVisitor):
+class _ExpressionNodes(Visitor):
     """Collect every node of one small expression, such as the test of an ``if``."""
 
     def __init__(self) -> None:

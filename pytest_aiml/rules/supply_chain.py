@@ -6,10 +6,9 @@ import ast
 import re
 from dataclasses import dataclass
 
-import libcst as cst
-
 from pytest_aiml.engine.ast_facts import AstFacts, argument, unpacks_kwargs
 from pytest_aiml.engine.context import ModuleContext, call_argument, has_star_kwargs, is_true, keyword_value
+from pytest_aiml.engine.libcst_import import cst
 from pytest_aiml.engine.rule import Category, Effort, Example, FileRule, Priority
 from pytest_aiml.rules.flow import all_parameters, dotted_text
 

@@ -6,16 +6,16 @@ Both rules need a TensorFlow call resolved through the module's imports (``tf.ti
 
 from __future__ import annotations
 
-import libcst as cst
-
 from pytest_aiml.engine.context import ModuleContext
+from pytest_aiml.engine.libcst_import import cst, node_types
 from pytest_aiml.engine.rule import Category, Effort, Example, FileRule, Priority
 from pytest_aiml.rules.training import own_nodes
 
 _TILE = frozenset({"tensorflow.tile"})
 _CONCAT = frozenset({"tensorflow.concat"})
 _TF_FUNCTION = frozenset({"tensorflow.function"})
-_ARITHMETIC = (cst.Add, cst.Subtract, cst.Multiply, cst.Divide, cst.FloorDivide, cst.Power, cst.Modulo)
+#: libcst operator types by name, for ``node_types``: the rules import libcst on first use.
+_ARITHMETIC = ("Add", "Subtract", "Multiply", "Divide", "FloorDivide", "Power", "Modulo")
 
 
 # -- AIML514 tile-instead-of-broadcast -----------------------------------------------
@@ -46,7 +46,7 @@ class TileInsteadOfBroadcast(FileRule):
         return isinstance(node, cst.Call) and self.context.qualified_name(node.func) in _TILE
 
     def visit_BinaryOperation(self, node: cst.BinaryOperation) -> None:
-        if not isinstance(node.operator, _ARITHMETIC):
+        if not isinstance(node.operator, node_types(*_ARITHMETIC)):
             return
         for operand in (node.left, node.right):
             if self._is_tile(operand):
@@ -77,7 +77,7 @@ class TileInsteadOfBroadcast(FileRule):
         for node in own_nodes(scope):
             if isinstance(node, cst.Name) and node.value in tiles:
                 reads[node.value] = reads.get(node.value, 0) + 1
-            if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, _ARITHMETIC):
+            if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, node_types(*_ARITHMETIC)):
                 for operand in (node.left, node.right):
                     if isinstance(operand, cst.Name) and operand.value in tiles:
                         arithmetic[operand.value] = arithmetic.get(operand.value, 0) + 1

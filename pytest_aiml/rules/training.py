@@ -14,8 +14,6 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-import libcst as cst
-
 from pytest_aiml.engine.ast_facts import AstFacts, keyword_constant
 from pytest_aiml.engine.ast_facts import callee_name as ast_callee_name
 from pytest_aiml.engine.ast_facts import own_nodes as ast_own_nodes
@@ -28,13 +26,15 @@ from pytest_aiml.engine.context import (
     is_true,
     keyword_value,
 )
+from pytest_aiml.engine.libcst_import import cst, node_types
 from pytest_aiml.engine.rule import Category, Effort, Example, FileRule, Priority
 from pytest_aiml.engine.walk import children
 from pytest_aiml.fixes.codemods import TensorConstructorFixer, ZeroGradSetToNoneFixer
 from pytest_aiml.rules.flow import all_parameters, callee_name
 
-_SCOPES = (cst.FunctionDef, cst.ClassDef, cst.Lambda)
-_LOOPS = (cst.For, cst.While)
+#: libcst node types by name, for ``node_types``: the rules import libcst on first use.
+_SCOPES = ("FunctionDef", "ClassDef", "Lambda")
+_LOOPS = ("For", "While")
 #: Packages whose import marks a PyTorch module file.
 _TORCH_PACKAGES = ("torch", "lightning", "pytorch_lightning", "transformers", "timm", "torchvision", "accelerate")
 _KERAS_PACKAGES = ("keras", "tensorflow", "tf_keras")
@@ -46,7 +46,7 @@ def walk(node: cst.CSTNode) -> Iterator[tuple[cst.CSTNode, bool]]:
     while stack:
         current, nested = stack.pop()
         yield current, nested
-        inner = nested or isinstance(current, _SCOPES)
+        inner = nested or isinstance(current, node_types(*_SCOPES))
         stack.extend((child, inner) for child in reversed(children(current, whitespace=False)))
 
 
@@ -56,7 +56,7 @@ def own_nodes(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
     while stack:
         current = stack.pop()
         yield current
-        if not isinstance(current, _SCOPES):
+        if not isinstance(current, node_types(*_SCOPES)):
             stack.extend(reversed(children(current, whitespace=False)))
 
 
@@ -494,11 +494,11 @@ class EvalModeNotRestored(CallFlaggingRule):
 
         def visit(node: cst.CSTNode, blocks: tuple[int, ...], loops: tuple[int, ...], no_grad: bool) -> None:
             nonlocal freezes
-            if isinstance(node, _SCOPES):
+            if isinstance(node, node_types(*_SCOPES)):
                 return
             if isinstance(node, (cst.IndentedBlock, cst.SimpleStatementSuite)):
                 blocks = (*blocks, id(node))
-            if isinstance(node, _LOOPS):
+            if isinstance(node, node_types(*_LOOPS)):
                 loops = (*loops, id(node))
             if isinstance(node, cst.With) and any(self._disables_grad(item.item) for item in node.items):
                 no_grad = True
@@ -1865,7 +1865,7 @@ class NumpyInForward(FileRule):
                     continue
             if isinstance(node, cst.Name) and node.value in self._tensor_names:
                 return True
-            if isinstance(node, _SCOPES):
+            if isinstance(node, node_types(*_SCOPES)):
                 continue
             stack.extend(children(node, whitespace=False))
         return False

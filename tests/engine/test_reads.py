@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
+from pytest_aiml.engine import reads
 from pytest_aiml.engine.discovery import RepoFiles
 from pytest_aiml.engine.reads import MISSING, TOO_LARGE, Read, ReadLog, fingerprint
+from pytest_aiml.engine.views import VIEWS
 
 
 def _repo(root: Path, files: dict[str, bytes]) -> RepoFiles:
@@ -114,3 +118,19 @@ def test_unknown_kind_never_matches(tmp_path: Path) -> None:
     (tmp_path / "a.txt").write_text("a")
     assert fingerprint(tmp_path, Read("a.txt", "mtime")).startswith("unknown kind")
     assert not ReadLog({Read("a.txt", "mtime"): "123"}).unchanged(tmp_path)
+
+
+def test_checking_a_log_reads_each_file_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    repo = _repo(tmp_path, {"train.py": b"import torch\n\nmodel = torch.nn.Linear(2, 2)\n"})
+    with repo.reads.recording() as log:
+        repo.read_text("train.py")
+        for name in VIEWS:
+            repo.read_view("train.py", name)
+    assert len(log.fingerprints) == 1 + len(VIEWS) > 2
+    opened: list[str] = []
+    original = reads.read_text_bytes
+    monkeypatch.setattr(reads, "read_text_bytes", lambda full, limit=reads.TEXT_LIMIT: opened.append(full.name) or original(full, limit))
+    assert log.unchanged(tmp_path)
+    assert opened == ["train.py"]
+    (tmp_path / "train.py").write_bytes(b"import numpy\n")
+    assert not log.unchanged(tmp_path)

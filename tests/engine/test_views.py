@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 from hypothesis import given, settings
@@ -10,7 +13,7 @@ from hypothesis import strategies as st
 
 from pytest_aiml.engine.discovery import RepoFiles
 from pytest_aiml.engine.reads import Read
-from pytest_aiml.engine.views import imported_names, quoted_names
+from pytest_aiml.engine.views import imported_names, quoted_names, view_digest, view_of
 
 
 def test_imported_names_make_relative_imports_absolute() -> None:
@@ -91,3 +94,50 @@ def test_view_read_records_the_caller_value(tmp_path: Path) -> None:
     [(read, recorded)] = log.fingerprints.items()
     assert read == Read("app.py", "view:imports")
     assert "|" in recorded
+
+
+def test_constants_view_ignores_edits_that_keep_the_constants(tmp_path: Path) -> None:
+    _, log = _recorded(tmp_path, "train.py", "preprocessing-constants", "FEATURE_MEANS = [0.5, 12.0]\nmodel.fit(x)\n")
+    (tmp_path / "train.py").write_text("FEATURE_MEANS = [0.5, 12.0]\nmodel.fit(x)  # one epoch\n\n\ndef helper():\n    return 1\n")
+    assert log.unchanged(tmp_path)
+    (tmp_path / "train.py").write_text("FEATURE_MEANS = [0.5, 12.5]\nmodel.fit(x)\n")
+    assert not log.unchanged(tmp_path)
+    # The constants' lines are part of the view: findings report them.
+    (tmp_path / "train.py").write_text("# means of the training set\nFEATURE_MEANS = [0.5, 12.0]\nmodel.fit(x)\n")
+    assert not log.unchanged(tmp_path)
+
+
+def test_constants_view_tells_values_apart_and_orders_sets() -> None:
+    def digest(source: str) -> str:
+        return view_digest("preprocessing-constants", view_of("preprocessing-constants", "train.py", source.encode()))
+
+    assert digest("LABELS = ('a', 'b')\n") != digest("LABELS = ['a', 'b']\n")
+    assert digest("MEANS = {'a': 1}\n") != digest("MEANS = {'a': 1.0}\n")
+
+
+def test_constants_view_digest_is_the_same_in_every_process() -> None:
+    # A set of strings iterates in an order that changes with the hash seed of the process.
+    code = (
+        "from pytest_aiml.engine.views import view_digest, view_of\n"
+        "value = view_of('preprocessing-constants', 'train.py', b\"LABELS = {'cat', 'dog', 'bird', 'fish', 'frog', 'owl'}\\n\")\n"
+        "print(view_digest('preprocessing-constants', value))\n"
+    )
+    digests = {
+        subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60,
+            env={**os.environ, "PYTHONHASHSEED": seed},
+        ).stdout
+        for seed in ("1", "2", "3", "4")
+    }
+    assert len(digests) == 1, digests
+
+
+def test_constants_view_reads_notebook_code_cells() -> None:
+    notebook = (
+        '{"cells": [{"cell_type": "markdown", "source": ["SCALE = 1\\n"], "metadata": {}}, '
+        '{"cell_type": "code", "source": ["SCALE = 255.0\\n"], "metadata": {}, "outputs": [], "execution_count": null}], '
+        '"metadata": {}, "nbformat": 4, "nbformat_minor": 5}'
+    )
+    [constant] = view_of("preprocessing-constants", "train.ipynb", notebook.encode()).values()
+    assert (constant.name, constant.value, constant.line) == ("SCALE", 255.0, 1)
+    assert view_of("preprocessing-constants", "broken.ipynb", b"{not json") == {}

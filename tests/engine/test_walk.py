@@ -8,7 +8,7 @@ import libcst as cst
 import pytest
 
 import pytest_aiml
-from pytest_aiml.engine.walk import children, walk, walk_batched
+from pytest_aiml.engine.walk import Visitor, children, walk, walk_batched
 
 #: Most kinds of statement and expression, with comments and odd whitespace among them.
 EVERY_CONSTRUCT = '''\
@@ -164,7 +164,7 @@ def test_children_without_whitespace_keep_code_nodes():
     assert [type(child).__name__ for child in children(call, whitespace=False)] == ["Name", "Arg", "Arg"]
 
 
-class _Calls(cst.CSTVisitor):
+class _CallsMethods:
     def __init__(self) -> None:
         super().__init__()
         self.calls: list[str] = []
@@ -180,13 +180,39 @@ class _Calls(cst.CSTVisitor):
         self.calls.append(cst.Module([]).code_for_node(node.func))
 
 
-def test_walk_skips_children_when_visit_returns_false():
+class _Calls(_CallsMethods, cst.CSTVisitor):
+    pass
+
+
+class _OwnCalls(_CallsMethods, Visitor):
+    pass
+
+
+class _StatementCalls(_OwnCalls):
+    """Overrides ``on_visit`` and ``on_leave`` and hands each node on, as a rule's statement tracker does."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.depth = 0
+
+    def on_visit(self, node: cst.CSTNode) -> bool:
+        self.depth += 1
+        return super().on_visit(node)
+
+    def on_leave(self, original_node: cst.CSTNode) -> None:
+        super().on_leave(original_node)
+        self.depth -= 1
+
+
+@pytest.mark.parametrize("kind", [_Calls, _OwnCalls, _StatementCalls])
+def test_walk_skips_children_when_visit_returns_false(kind: type[_CallsMethods]):
     module = cst.parse_module("def kept():\n    a()\n\ndef skipped():\n    b()\n\nc()\n")
-    ours, theirs = _Calls(), _Calls()
+    ours, theirs = kind(), _Calls()
     walk(module, ours)
     module.visit(theirs)
     assert ours.calls == theirs.calls == ["a", "c"]
     assert ours.left == theirs.left == ["kept", "skipped"]
+    assert getattr(ours, "depth", 0) == 0
 
 
 class _Comments(cst.CSTVisitor):

@@ -207,3 +207,20 @@ def test_ruled_out_file_has_no_item(pytester: pytest.Pytester, modules: int) -> 
     for name, result in runs.items():
         assert result.parseoutcomes() == {"failed": unsafe, "passed": safe}, name
         assert not [line for line in result.outlines if "module_02.py" in line], name
+
+
+def test_warm_run_imports_no_libcst(pytester: pytest.Pytester) -> None:
+    # Every finding comes from the cache, so nothing is parsed and libcst, which takes a
+    # fifth of a second to import, is not imported. A fresh process tells.
+    pytester.makepyfile(model_io=UNSAFE, other=CHECKED_SAFE)
+    # A subprocess run has its folder on its path, and names its files, so the probe is no scanned file.
+    pytester.makepyfile(
+        libcst_probe="import sys\n\n\ndef pytest_unconfigure(config):\n    print('libcst imported:', 'libcst' in sys.modules)\n"
+    )
+    arguments = (*ARGS, "-p", "libcst_probe", "-p", "no:randomly", "model_io.py", "other.py")
+    cold = pytester.runpytest_subprocess(*arguments)
+    cold.assert_outcomes(failed=1, passed=1)
+    cold.stdout.fnmatch_lines(["libcst imported: True"])
+    warm = pytester.runpytest_subprocess(*arguments)
+    warm.assert_outcomes(failed=1, passed=1)
+    warm.stdout.fnmatch_lines(["libcst imported: False"])

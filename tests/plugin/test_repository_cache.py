@@ -189,6 +189,22 @@ def test_comment_added_to_a_module_reuses_the_results(pytester: pytest.Pytester,
     assert len(checks) == 2
 
 
+def test_training_script_edit_that_keeps_its_constants_reuses_the_results(
+    pytester: pytest.Pytester, checks: list[int]
+) -> None:
+    serve = "import torch\nFEATURE_MEANS = [0.5, 12.5]\nmodel = torch.load('m.pt', weights_only=True)\n"
+    pytester.makepyfile(train="FEATURE_MEANS = [0.5, 12.0]\nmodel.fit(x)\n", serve=serve)
+    differ = "AIML804-preprocessing-constants-differ"
+    assert _outcome(pytester.runpytest(*ARGS, "-rA"), differ) == "FAILED"
+    # AIML804 reads each module's constants, which a new function leaves as they are.
+    pytester.makepyfile(train="FEATURE_MEANS = [0.5, 12.0]\nmodel.fit(x)\n\n\ndef evaluate(model):\n    return model.score()\n")
+    assert _outcome(pytester.runpytest(*ARGS, "-rA"), differ) == "FAILED"
+    assert len(checks) == 1
+    pytester.makepyfile(train="FEATURE_MEANS = [0.5, 12.5]\nmodel.fit(x)\n")
+    assert _outcome(pytester.runpytest(*ARGS, "-rA"), differ) == "PASSED"
+    assert len(checks) == 2
+
+
 def test_background_check_matches_one_process(pytester: pytest.Pytester) -> None:
     # Enough modules for the pool, whose end starts the repository rules in a process of their own.
     pytester.makepyfile(**{f"module_{index:02d}": TRAIN if index % 5 == 0 else "import json\n" for index in range(30)})
