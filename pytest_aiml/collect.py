@@ -123,9 +123,9 @@ class AimlItem(pytest.Item):
 
     def conclude(self, rule: type[Rule], target: str, findings: Sequence[Finding], relative: str | None) -> None:
         """Settle the findings, record the result for the report, then fail, xfail or pass."""
-        inline, comment_lines = self.aiml.item_waivers(relative, findings)
+        inline = self.aiml.item_waivers(relative, findings)
         markers = marker_waivers(self, self.aiml.all_rules)
-        verdict = self.aiml.settle(rule, findings, inline=inline, comment_lines=comment_lines, markers=markers)
+        verdict = self.aiml.settle(rule, findings, inline=inline, markers=markers)
         declared = [*inline, *(waiver for waiver in markers if waiver.covers_code(rule.code))]
         self.record(RESULT_PROPERTY, result_payload(rule, target, verdict, declared))
         # JUnit XML shows user properties per test case, so CI dashboards can group by them.

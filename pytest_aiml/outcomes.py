@@ -38,7 +38,6 @@ def settle(
     *,
     config_waivers: Sequence[Waiver],
     inline_waivers: Sequence[Waiver] = (),
-    comment_lines: frozenset[int] = frozenset(),
     marker_waivers: Sequence[Waiver] = (),
     baseline: Mapping[str, int] | None = None,
     fail_on: Priority = Priority.LOW,
@@ -55,7 +54,7 @@ def settle(
         candidates = [
             waiver for waiver in config_waivers if waiver.covers_code(finding.code) and waiver.covers_path(finding.path)
         ]
-        candidates += [waiver for waiver in inline_waivers if inline_match(finding, waiver, comment_lines)]
+        candidates += [waiver for waiver in inline_waivers if inline_match(finding, waiver)]
         candidates += [waiver for waiver in marker_waivers if waiver.covers_code(finding.code) and waiver.covers_path(finding.path)]
         valid = [waiver for waiver in candidates if not waiver.expired(today)]
         if valid:

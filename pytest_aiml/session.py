@@ -41,7 +41,7 @@ from pytest_aiml.engine.findings import Finding, ParseFailure
 from pytest_aiml.engine.registry import RuleRegistry, builtin_rules
 from pytest_aiml.engine.repository import RepositoryCache, RepositoryResults, repository_salt, run_repository_rules
 from pytest_aiml.engine.rule import FileRule, RepoRule, Rule
-from pytest_aiml.engine.waivers import InlineWaiverError, Waiver, comment_only_lines, config_waivers, inline_waivers
+from pytest_aiml.engine.waivers import InlineWaiverError, Waiver, config_waivers, inline_waivers
 from pytest_aiml.outcomes import Verdict, settle
 from pytest_aiml.report.summary import RunSummary, summarize
 from pytest_aiml.engine.cache import AnalysisCache, SignalsCache, analysis_salt, signals_salt
@@ -89,7 +89,7 @@ class AimlSession:
         self._rules_by_file: dict[str, list[type[FileRule]]] = {}
         #: Files CPython cannot parse, found while screening them (``runner.screen``).
         self._syntax_failures: dict[str, ParseFailure] = {}
-        self._file_waivers: dict[str, tuple[list[Waiver], frozenset[int]]] = {}
+        self._file_waivers: dict[str, list[Waiver]] = {}
         #: Set when the run was interrupted (collection errors, Ctrl-C): the results are partial.
         self.interrupted = False
         #: Set when collecting a scanned file failed, for example on an invalid inline waiver.
@@ -548,21 +548,19 @@ class AimlSession:
         progress.finish(time.perf_counter() - started)
         log.debug("pre-scanned %d files in %.2fs", len(jobs), time.perf_counter() - started)
 
-    def file_waivers(self, relative: str) -> tuple[list[Waiver], frozenset[int]]:
-        """Return the inline waivers of an analysed file and its comment-only lines."""
-        return self._file_waivers.get(relative, ([], frozenset()))
+    def file_waivers(self, relative: str) -> list[Waiver]:
+        """Return the inline waivers of an analysed file."""
+        return self._file_waivers.get(relative, [])
 
-    def _read_inline_waivers(self, relative: str, text: str) -> tuple[list[Waiver], frozenset[int]]:
-        """Find a file's inline waivers and its comment-only lines. Raises InlineWaiverError for an invalid waiver."""
-        inline = inline_waivers(relative, text, lambda code: bool(self.all_rules.matching(code)))
-        # Comment-only lines only place inline waivers, so a file without any needs none.
-        return inline, comment_only_lines(text) if inline else frozenset()
+    def _read_inline_waivers(self, relative: str, text: str) -> list[Waiver]:
+        """Find a file's inline waivers. Raises InlineWaiverError for an invalid waiver."""
+        return inline_waivers(relative, text, lambda code: bool(self.all_rules.matching(code)))
 
     def repository_waivers(self, findings: Sequence[Finding]) -> list[Waiver]:
-        """Return the ``waive-file`` comments of the source files that a repository rule's findings name.
+        """Return the inline waivers of the source files that a repository rule's findings name.
 
-        A repository finding has no line of its own in the file it names (AIML409 names
-        an untested module), so only a comment that waives the whole file covers it.
+        A finding on a line (AIML804 on a constant) takes the waivers of that line; one on a
+        whole file (AIML409 names an untested module) takes ``waive-file`` comments alone.
         """
         waivers: list[Waiver] = []
         for path in sorted({finding.path for finding in findings} & self.source_files):
@@ -573,22 +571,21 @@ class AimlSession:
                 except InlineWaiverError as error:
                     # The file's own items report the invalid comment, so here it waives nothing.
                     log.debug("ignoring an invalid inline waiver for repository findings: %s", error)
-            waivers += [waiver for waiver in self.file_waivers(path)[0] if waiver.whole_file]
+            waivers += self.file_waivers(path)
         return waivers
 
-    def item_waivers(self, relative: str | None, findings: Sequence[Finding]) -> tuple[list[Waiver], frozenset[int]]:
-        """Return the inline waivers that may cover an item's findings, and the comment-only lines that place them.
+    def item_waivers(self, relative: str | None, findings: Sequence[Finding]) -> list[Waiver]:
+        """Return the inline waivers that may cover an item's findings.
 
         A file rule's item takes those of its file (``relative``). A repository rule's item
-        takes the ``waive-file`` comments of the files that its findings name.
+        takes those of the files that its findings name.
         """
         if relative:
             return self.file_waivers(relative)
-        return self.repository_waivers(findings), frozenset()
+        return self.repository_waivers(findings)
 
     def settle(
-        self, rule: type[Rule], findings: Sequence[Finding], *, inline: Sequence[Waiver], comment_lines: frozenset[int],
-        markers: Sequence[Waiver],
+        self, rule: type[Rule], findings: Sequence[Finding], *, inline: Sequence[Waiver], markers: Sequence[Waiver],
     ) -> Verdict:
         """Apply the waivers of every source, the baseline and the fail-on threshold to an item's findings."""
         return settle(
@@ -596,7 +593,6 @@ class AimlSession:
             findings,
             config_waivers=self.config_waivers,
             inline_waivers=inline,
-            comment_lines=comment_lines,
             marker_waivers=markers,
             baseline=self.baseline_counts,
             fail_on=self.settings.fail_on,
@@ -661,13 +657,13 @@ class AimlSession:
         from pytest_aiml.fixes import SkipFile
 
         try:
-            inline, comment_lines = self._read_inline_waivers(relative, text)
+            inline = self._read_inline_waivers(relative, text)
         except InlineWaiverError as error:
             raise SkipFile(f"has an invalid inline waiver: {error}") from None
 
         def active(rule: type[Rule], findings: Sequence[Finding]) -> list[Finding]:
             verdict = settle(
-                rule, findings, config_waivers=self.config_waivers, inline_waivers=inline, comment_lines=comment_lines,
+                rule, findings, config_waivers=self.config_waivers, inline_waivers=inline,
                 baseline=self.baseline_counts, fail_on=self.settings.fail_on, today=self.today,
             )
             return verdict.active

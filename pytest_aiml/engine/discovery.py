@@ -69,6 +69,7 @@ class FileKind(str, enum.Enum):
     OTHER = "other"
 
 
+@functools.lru_cache(maxsize=65536)
 def classify(path: str) -> FileKind:
     """Classify a POSIX path relative to the repository root by its name alone."""
     pure = PurePosixPath(path)
@@ -247,7 +248,7 @@ def discover(root: Path, exclude: Sequence[str] = ()) -> RepoFiles:
             path
             for path in listed
             if not any(glob_matches(path, pattern) for pattern in exclude)
-            and not any(part in SKIPPED_DIRECTORIES for part in PurePosixPath(path).parts[:-1])
+            and SKIPPED_DIRECTORIES.isdisjoint(path.split("/")[:-1])
             and (root / path).is_file()
         }
     )

@@ -46,6 +46,8 @@ class Waiver:
     file: str = ""
     line: int = 0
     whole_file: bool = False
+    #: For inline waivers: the comment is alone on its line, so it covers the line below too.
+    own_line: bool = False
 
     def covers_code(self, code: str) -> bool:
         return any(code.startswith(rule) for rule in self.rules)
@@ -173,34 +175,26 @@ def inline_waivers(path: str, text: str, is_known_code: Callable[[str], bool]) -
             )
         waivers.append(
             Waiver(rules=tuple(codes), reason=reason, source="inline", origin=where, expires=expires,
-                   file=path, line=number, whole_file=whole_file)
+                   file=path, line=number, whole_file=whole_file, own_line=line.lstrip().startswith("#"))
         )
     return waivers
 
 
-def comment_only_lines(text: str) -> frozenset[int]:
-    return frozenset(number for number, line in enumerate(text.splitlines(), start=1) if line.lstrip().startswith("#"))
-
-
-def inline_match(finding: Finding, waiver: Waiver, comment_lines: frozenset[int]) -> bool:
+def inline_match(finding: Finding, waiver: Waiver) -> bool:
     """Tell whether an inline waiver sits where it covers ``finding``.
 
     It may be on the flagged line, on a comment line just above it, on the first line
     of the enclosing statement (multi-line calls, decorators, comprehensions) or on a
-    comment line just above that; a ``waive-file`` waiver covers the whole file, and
-    only that file: a repository rule's item has findings in many files.
+    comment line just above that; a ``waive-file`` waiver covers the whole file. Either
+    covers findings in its own file only: a repository rule's item has findings in many
+    files. A finding on a whole file (line 0) is covered by ``waive-file`` alone.
     """
-    if not waiver.covers_code(finding.code):
+    if not waiver.covers_code(finding.code) or (waiver.file and waiver.file != finding.path):
         return False
     if waiver.whole_file:
-        return not waiver.file or waiver.file == finding.path
-    anchors = {finding.line}
-    if finding.statement_line:
-        anchors.add(finding.statement_line)
-    for anchor in list(anchors):
-        if anchor - 1 in comment_lines:
-            anchors.add(anchor - 1)
-    return waiver.line in anchors
+        return True
+    anchors = [anchor for anchor in (finding.line, finding.statement_line) if anchor]
+    return any(waiver.line == anchor or (waiver.own_line and waiver.line == anchor - 1) for anchor in anchors)
 
 
 def unique(waivers: Iterable[Waiver]) -> list[Waiver]:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import textwrap
 
 import pytest
 import yaml
 
+from pytest_aiml.engine.findings import Finding
+from pytest_aiml.engine.waivers import inline_match, inline_waivers
 from tests.report_validation import assert_valid_report
 
 XDIST = pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["serial", "xdist"])
@@ -347,3 +350,35 @@ def test_line_waiver_repository_finding(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(train="# aiml: waive[AIML409] only a line\n" + TRAIN)
     result = pytester.runpytest("--aiml-only", "--aiml-select=AIML409", "-p", "no:cacheprovider")
     result.assert_outcomes(failed=1)
+
+
+SERVE_CONSTANTS = "import torch\nFEATURE_MEANS = [0.5, 12.5]\nmodel = torch.load('m.pt', weights_only=True)\n"
+WAIVE_804 = "# aiml: waive[AIML804] rounded on purpose for the v2 API"
+
+
+@XDIST
+@pytest.mark.parametrize(
+    ("serve", "line"),
+    [
+        (SERVE_CONSTANTS.replace("12.5]", "12.5]  " + WAIVE_804), 2),
+        (SERVE_CONSTANTS.replace("FEATURE_MEANS", WAIVE_804 + "\nFEATURE_MEANS"), 3),
+    ],
+    ids=["on-the-line", "alone-above"],
+)
+def test_line_waiver_repository_finding_on_a_line(pytester: pytest.Pytester, workers: list[str], serve: str, line: int) -> None:
+    # AIML804 reports the serving constant's line, so a comment on it, or alone just above it, covers it.
+    pytester.makepyfile(train="FEATURE_MEANS = [0.5, 12.0]\nmodel.fit(x)\n", serve=serve)
+    args = ("--aiml-only", "--aiml-select=AIML804", "-p", "no:cacheprovider", "--aiml-report=report.yaml", *workers)
+    pytester.runpytest(*args).assert_outcomes(xfailed=1)
+    details = _report(pytester)
+    [waiver] = details["waivers"]
+    assert waiver["findings"] == [f"serve.py:{line} AIML804"]
+    assert details["stale_waivers"] == []
+
+
+def test_inline_waiver_covers_its_own_file_only() -> None:
+    [waiver] = inline_waivers("serve.py", "MEAN = 1  " + WAIVE_804 + "\n", lambda code: True)
+    finding = Finding(code="AIML804", path="serve.py", line=1, column=1, message="m")
+    assert inline_match(finding, waiver)
+    assert not inline_match(dataclasses.replace(finding, path="train.py"), waiver)
+    assert not inline_match(dataclasses.replace(finding, line=2), waiver), "a code line above covers nothing below"
