@@ -21,8 +21,7 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-
-import yaml
+from typing import Any
 
 from pytest_aiml.artifacts.lfs import LfsPointer
 from pytest_aiml.artifacts.repository_context import RepositoryContext, read_text
@@ -73,14 +72,23 @@ def version_from_metadata(metadata: dict[str, str]) -> str | None:
     return None
 
 
+def _yaml_document(text: str) -> Any:
+    """Parse YAML text, or return None when it is not YAML."""
+    # Imported here: only a repository with model artifacts reads their metadata, and a
+    # run that takes its results from the cache should not pay for the import.
+    import yaml
+
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return None
+
+
 def _structured_version(text: str) -> str | None:
     try:
         document = json.loads(text)
     except ValueError:
-        try:
-            document = yaml.safe_load(text)
-        except yaml.YAMLError:
-            return None
+        document = _yaml_document(text)
     if not isinstance(document, dict):
         return None
     return version_from_metadata({str(key): str(value) for key, value in document.items() if value is not None})
@@ -100,11 +108,7 @@ def version_from_sidecar(rel_path: str, root: Path, context: RepositoryContext) 
     folder = "" if str(posix.parent) == "." else f"{posix.parent}/"
     mlmodel = f"{folder}MLmodel"
     if mlmodel in context.files:
-        text = read_text(root / mlmodel) or ""
-        try:
-            document = yaml.safe_load(text)
-        except yaml.YAMLError:
-            document = None
+        document = _yaml_document(read_text(root / mlmodel) or "")
         if isinstance(document, dict):
             identifier = document.get("model_uuid") or document.get("run_id")
             if identifier:
