@@ -838,8 +838,8 @@ class AimlSession:
             # of it for cycles, which took 0.2 to 0.3 s of a 2 s warm run on pytorch-lightning.
             # Frozen objects are left out of that walk. Python promises no finalizer of an
             # object still alive at exit, and atexit handlers (coverage, logging) run before.
-            # First among the unconfigure hooks, so that pytest's own collection, which looks for
-            # unraisable exceptions in the garbage of the tests, skips this heap too: no test ran.
+            # This hook runs first, so pytest's own collection at unconfigure skips this heap too.
+            # That collection looks for unraisable exceptions in the tests' garbage, and no test ran.
             gc.freeze()
 
     def _write_rule_times(self, terminalreporter: Any) -> None:

@@ -3,9 +3,9 @@
 A warm run takes every file's findings from the cache and parses nothing. Importing
 libcst took about 0.2 s there, as long as all of pytest-aiml's own work in such a run
 on pytorch-lightning (646 files). So the rule modules and the engine modules they use
-refer to libcst as ``cst`` from here: a module object that imports libcst when one of
-its attributes is first read, and then turns into a plain module holding libcst's
-names, so that each later read costs what a read of ``libcst`` itself costs.
+refer to libcst as ``cst`` from here. It is a module object that imports libcst when
+one of its attributes is first read. Then it turns into a plain module holding
+libcst's names, so each later read costs what a read of ``libcst`` itself costs.
 
 Nothing at the top level of those modules may read an attribute of ``cst``: not a base
 class, not a tuple of node types. Node types needed outside a function come from
@@ -46,7 +46,7 @@ def loaded() -> bool:
 
 @functools.cache
 def node_types(*names: str) -> tuple[type, ...]:
-    """Return the libcst node classes of these names, for ``isinstance``; imports libcst on the first call."""
+    """Return the libcst node classes of these names, for ``isinstance``. The first call imports libcst."""
     return tuple(getattr(cst, name) for name in names)
 
 

@@ -128,7 +128,7 @@ class FileTexts:
         self._fingerprints: dict[tuple[str, int], str | OSError] = {}
 
     def fingerprint(self, path: str, limit: int) -> str:
-        """Return the fingerprint of a text read of ``path`` under ``limit``; OSError when unreadable."""
+        """Return the fingerprint of a text read of ``path`` under ``limit``. Raise OSError when the file is unreadable."""
         known = self._fingerprints.get((path, limit))
         if known is None:
             try:

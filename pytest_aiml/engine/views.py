@@ -99,8 +99,8 @@ def quoted_names(path: str, text: str) -> QuotedNames:
 def literal_constants(path: str, text: str) -> dict[str, LiteralConstant]:
     """Return the module-level preprocessing constants of a Python file or notebook (``engine.constants``).
 
-    Line numbers of a notebook count lines of its code cells joined together; a notebook
-    that cannot be read has none.
+    Line numbers of a notebook count lines of its code cells joined together. A notebook
+    that cannot be read has no constants.
     """
     if path.endswith(".ipynb"):
         try:

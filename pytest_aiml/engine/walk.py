@@ -44,8 +44,8 @@ class Visitor:
     """A read-only visitor of part of a libcst tree, for :func:`walk`.
 
     It has the ``on_visit`` and ``on_leave`` of libcst's ``CSTVisitor``, which call the
-    ``visit_<Type>`` and ``leave_<Type>`` methods, without deriving from it: a module
-    that defines a visitor can then be imported without importing libcst.
+    ``visit_<Type>`` and ``leave_<Type>`` methods. It does not derive from that class, so
+    a module that defines a visitor can be imported without importing libcst.
     """
 
     def on_visit(self, node: cst.CSTNode) -> bool:

@@ -301,7 +301,7 @@ AGGREGATIONS = frozenset(
     }
 )
 #: Index expressions that select several rows at once: boolean masks, slices, lists. By
-#: name, for ``node_types``: the rules import libcst on first use.
+#: name, for ``node_types``, because the rules import libcst on first use.
 _SELECTION_NODES = ("Comparison", "BooleanOperation", "List", "Slice")
 
 

@@ -14,7 +14,7 @@ from pytest_aiml.rules.training import own_nodes
 _TILE = frozenset({"tensorflow.tile"})
 _CONCAT = frozenset({"tensorflow.concat"})
 _TF_FUNCTION = frozenset({"tensorflow.function"})
-#: libcst operator types by name, for ``node_types``: the rules import libcst on first use.
+#: libcst operator types by name, for ``node_types``, because the rules import libcst on first use.
 _ARITHMETIC = ("Add", "Subtract", "Multiply", "Divide", "FloorDivide", "Power", "Modulo")
 
 

@@ -32,7 +32,7 @@ from pytest_aiml.engine.walk import children
 from pytest_aiml.fixes.codemods import TensorConstructorFixer, ZeroGradSetToNoneFixer
 from pytest_aiml.rules.flow import all_parameters, callee_name
 
-#: libcst node types by name, for ``node_types``: the rules import libcst on first use.
+#: libcst node types by name, for ``node_types``, because the rules import libcst on first use.
 _SCOPES = ("FunctionDef", "ClassDef", "Lambda")
 _LOOPS = ("For", "While")
 #: Packages whose import marks a PyTorch module file.

@@ -120,7 +120,7 @@ def test_unknown_kind_never_matches(tmp_path: Path) -> None:
     assert not ReadLog({Read("a.txt", "mtime"): "123"}).unchanged(tmp_path)
 
 
-def test_checking_a_log_reads_each_file_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_log_check_reads_each_file_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     repo = _repo(tmp_path, {"train.py": b"import torch\n\nmodel = torch.nn.Linear(2, 2)\n"})
     with repo.reads.recording() as log:
         repo.read_text("train.py")

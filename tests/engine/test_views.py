@@ -96,7 +96,7 @@ def test_view_read_records_the_caller_value(tmp_path: Path) -> None:
     assert "|" in recorded
 
 
-def test_constants_view_ignores_edits_that_keep_the_constants(tmp_path: Path) -> None:
+def test_constants_view_ignores_other_edits(tmp_path: Path) -> None:
     _, log = _recorded(tmp_path, "train.py", "preprocessing-constants", "FEATURE_MEANS = [0.5, 12.0]\nmodel.fit(x)\n")
     (tmp_path / "train.py").write_text("FEATURE_MEANS = [0.5, 12.0]\nmodel.fit(x)  # one epoch\n\n\ndef helper():\n    return 1\n")
     assert log.unchanged(tmp_path)
@@ -107,7 +107,7 @@ def test_constants_view_ignores_edits_that_keep_the_constants(tmp_path: Path) ->
     assert not log.unchanged(tmp_path)
 
 
-def test_constants_view_tells_values_apart_and_orders_sets() -> None:
+def test_constants_view_tells_values_apart() -> None:
     def digest(source: str) -> str:
         return view_digest("preprocessing-constants", view_of("preprocessing-constants", "train.py", source.encode()))
 
@@ -115,7 +115,7 @@ def test_constants_view_tells_values_apart_and_orders_sets() -> None:
     assert digest("MEANS = {'a': 1}\n") != digest("MEANS = {'a': 1.0}\n")
 
 
-def test_constants_view_digest_is_the_same_in_every_process() -> None:
+def test_constants_digest_same_across_processes() -> None:
     # A set of strings iterates in an order that changes with the hash seed of the process.
     code = (
         "from pytest_aiml.engine.views import view_digest, view_of\n"

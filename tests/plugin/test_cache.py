@@ -210,10 +210,11 @@ def test_ruled_out_file_has_no_item(pytester: pytest.Pytester, modules: int) -> 
 
 
 def test_warm_run_imports_no_libcst(pytester: pytest.Pytester) -> None:
-    # Every finding comes from the cache, so nothing is parsed and libcst, which takes a
-    # fifth of a second to import, is not imported. A fresh process tells.
+    # Every finding comes from the cache, so nothing is parsed, and libcst (about 0.2 s to
+    # import) stays unimported. Only a fresh process can show that.
     pytester.makepyfile(model_io=UNSAFE, other=CHECKED_SAFE)
-    # A subprocess run has its folder on its path, and names its files, so the probe is no scanned file.
+    # The subprocess has its folder on sys.path, so the probe loads as a plugin. The run names
+    # its files, so the probe itself is not scanned.
     pytester.makepyfile(
         libcst_probe="import sys\n\n\ndef pytest_unconfigure(config):\n    print('libcst imported:', 'libcst' in sys.modules)\n"
     )

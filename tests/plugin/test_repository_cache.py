@@ -189,9 +189,7 @@ def test_comment_added_to_a_module_reuses_the_results(pytester: pytest.Pytester,
     assert len(checks) == 2
 
 
-def test_training_script_edit_that_keeps_its_constants_reuses_the_results(
-    pytester: pytest.Pytester, checks: list[int]
-) -> None:
+def test_edit_keeping_constants_reuses_results(pytester: pytest.Pytester, checks: list[int]) -> None:
     serve = "import torch\nFEATURE_MEANS = [0.5, 12.5]\nmodel = torch.load('m.pt', weights_only=True)\n"
     pytester.makepyfile(train="FEATURE_MEANS = [0.5, 12.0]\nmodel.fit(x)\n", serve=serve)
     differ = "AIML804-preprocessing-constants-differ"

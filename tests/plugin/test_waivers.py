@@ -365,7 +365,7 @@ WAIVE_804 = "# aiml: waive[AIML804] rounded on purpose for the v2 API"
     ],
     ids=["on-the-line", "alone-above"],
 )
-def test_line_waiver_repository_finding_on_a_line(pytester: pytest.Pytester, workers: list[str], serve: str, line: int) -> None:
+def test_line_waiver_covers_repository_line(pytester: pytest.Pytester, workers: list[str], serve: str, line: int) -> None:
     # AIML804 reports the serving constant's line, so a comment on it, or alone just above it, covers it.
     pytester.makepyfile(train="FEATURE_MEANS = [0.5, 12.0]\nmodel.fit(x)\n", serve=serve)
     args = ("--aiml-only", "--aiml-select=AIML804", "-p", "no:cacheprovider", "--aiml-report=report.yaml", *workers)
