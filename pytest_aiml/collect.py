@@ -11,7 +11,7 @@ import pytest
 from pytest_aiml.engine.findings import Finding, ParseFailure
 from pytest_aiml.engine.rule import ArtifactRule, FileRule, RepoRule, Rule
 from pytest_aiml.rules.artifacts import artifact_findings
-from pytest_aiml.engine.waivers import InlineWaiverError, Waiver
+from pytest_aiml.engine.waivers import FILE_WAIVER_MAX_LINE, InlineWaiverError, Waiver
 from pytest_aiml.outcomes import Verdict
 from pytest_aiml.waivers import InvalidMarker, marker_waivers
 
@@ -59,6 +59,12 @@ def render_failure(rule: type[Rule], verdict: Verdict) -> str:
     )
     for finding, waiver in verdict.expired:
         lines.append(f"The waiver {waiver.origin} would cover {finding.location()} but expired on {waiver.expires}.")
+    for finding, waiver in verdict.misplaced:
+        lines.append(
+            f"The waiver {waiver.origin} names {finding.code}, but the finding is on the whole of {finding.path}, "
+            f"so only a file waiver covers it: # aiml: waive-file[{finding.code}] reason, "
+            f"within its first {FILE_WAIVER_MAX_LINE} lines."
+        )
     settled = len(verdict.waived) + len(verdict.baselined)
     if settled:
         lines.append(f"{len(verdict.waived)} waived and {len(verdict.baselined)} baselined finding(s) are not shown.")

@@ -22,6 +22,9 @@ class Verdict:
     baselined: list[Finding] = field(default_factory=list)
     #: Active findings that an expired waiver would have covered.
     expired: list[tuple[Finding, Waiver]] = field(default_factory=list)
+    #: Active findings on a whole file that a line waiver in that file names: only
+    #: ``waive-file`` covers a finding that has no line.
+    misplaced: list[tuple[Finding, Waiver]] = field(default_factory=list)
     below_threshold: bool = False
 
     @property
@@ -67,4 +70,9 @@ def settle(
             continue
         verdict.active.append(finding)
         verdict.expired.extend((finding, waiver) for waiver in candidates)
+        if not finding.line:
+            verdict.misplaced.extend(
+                (finding, waiver) for waiver in inline_waivers
+                if not waiver.whole_file and waiver.file == finding.path and waiver.covers_code(finding.code)
+            )
     return verdict

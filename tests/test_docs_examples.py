@@ -36,3 +36,18 @@ def test_custom_rule_example_own_examples() -> None:
         assert run_example(rule, example), example.source
     for example in rule.VALID:
         assert run_example(rule, example) == [], example.source
+
+
+def test_custom_rule_example_warm_run_imports_no_libcst(pytester: pytest.Pytester) -> None:
+    # The example reads libcst through the engine's lazy module, so a run that takes every
+    # result from the cache imports none of it, even with pytest scanning the conftest.py.
+    shutil.copy(EXAMPLES / "custom_rule_conftest.py", pytester.path / "conftest.py")
+    pytester.makepyfile(
+        fetch="import requests\n\nweights = requests.get('https://example.invalid/w.bin', verify=False)\n",
+        libcst_probe="import sys\n\n\ndef pytest_unconfigure(config):\n    print('libcst imported:', 'libcst' in sys.modules)\n",
+    )
+    arguments = ("--aiml-only", "--aiml-select=AIML901", "-p", "libcst_probe", "-p", "no:randomly", "fetch.py")
+    pytester.runpytest_subprocess(*arguments).assert_outcomes(failed=1)
+    warm = pytester.runpytest_subprocess(*arguments)
+    warm.assert_outcomes(failed=1)
+    warm.stdout.fnmatch_lines(["fetch.py:3:11 AIML901 *", "libcst imported: False"])

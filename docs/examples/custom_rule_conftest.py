@@ -4,9 +4,10 @@ Copy this file to the repository root as ``conftest.py``. ``pytest --aiml`` then
 runs AIML901 on every Python file and notebook, next to the built-in rules.
 """
 
-import libcst as cst
+from __future__ import annotations
 
 from pytest_aiml.engine.context import is_false, keyword_value
+from pytest_aiml.engine.libcst_import import cst
 from pytest_aiml.engine.rule import Category, Effort, Example, FileRule, Priority
 
 #: The requests functions that take ``verify=``, by qualified name.

@@ -26,6 +26,11 @@ __all__ = ["cst", "load", "loaded", "node_types"]
 class _ImportedOnFirstUse(types.ModuleType):
     def __getattr__(self, name: str) -> Any:
         # Called only for names the module does not hold yet, so only before the import.
+        if name.startswith("_"):
+            # Tools probe every name of a module for private attributes: pytest reads
+            # ``_mock_name`` on each name of a conftest.py that rules live in. libcst's API
+            # has no private names, so a probe must not cost the import.
+            raise AttributeError(f"module 'libcst' has no attribute {name!r} until it is imported")
         return getattr(load(), name)
 
 

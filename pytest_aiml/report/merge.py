@@ -367,7 +367,7 @@ def _merge_waivers(details: Sequence[Mapping[str, Any]], labels: Sequence[str]) 
 
 
 def _waived_by_rule(waivers: Sequence[Mapping[str, Any]]) -> dict[str, int]:
-    # Each covered finding reads "path:line CODE".
+    # Each covered finding reads "path:line CODE", or "path CODE" for one on a whole file.
     counts: Counter[str] = Counter(
         finding.rsplit(" ", 1)[-1] for waiver in waivers for finding in waiver["findings"]
     )

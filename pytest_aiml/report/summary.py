@@ -73,7 +73,9 @@ def summarize(
         for entry in result.get("waived") or []:
             waived_by_rule[result["code"]] += 1
             finding = entry["finding"]
-            covered.setdefault(entry["waiver"], []).append(f"{finding['path']}:{finding['line']} {finding['code']}")
+            # A finding on a whole file has line 0, which a reader would take for a line.
+            where = f"{finding['path']}:{finding['line']}" if finding["line"] else finding["path"]
+            covered.setdefault(entry["waiver"], []).append(f"{where} {finding['code']}")
         for waiver in result.get("declared_waivers") or []:
             declared.setdefault(waiver["origin"], waiver)
         used.update(result.get("waivers_used") or [])

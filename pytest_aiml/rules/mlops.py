@@ -658,11 +658,10 @@ class UntestedMlModule(RepoRule):
             return
         tests = [path for path in inventory.repo.of_kind(FileKind.PYTHON) if is_test_path(path) and path.endswith(".py")]
         if not tests:
-            yield Finding(
-                code=self.code,
-                path=modules[0],
-                message=f"the repository has no tests, and {len(modules)} ML module(s) are untested: {_listing(modules)}",
-            )
+            # One finding per module, as when tests exist, so that a waive-file comment in one
+            # module covers that module alone.
+            for module in modules:
+                yield Finding(code=self.code, path=module, message=f"the repository has no tests, so none imports {module}")
             return
         tested = set(module_graph(inventory).closure(tests))
         untested = [module for module in modules if module not in tested]

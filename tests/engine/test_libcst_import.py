@@ -36,6 +36,9 @@ def test_first_read_imports_libcst() -> None:
 
         assert not loaded()
         assert "libcst" not in sys.modules
+        # pytest probes each name of a conftest.py for private attributes such as this one.
+        assert getattr(cst, "_mock_name", None) is None
+        assert not loaded(), "a probe for a private name imported libcst"
         module = cst.parse_module("x = 1\\n")
         assert loaded()
         assert type(cst) is types.ModuleType, "a plain module after the import"

@@ -332,7 +332,7 @@ def test_waive_file_repository_finding(pytester: pytest.Pytester, workers: list[
     details = _report(pytester)
     assert details["stale_waivers"] == []
     [waiver] = details["waivers"]
-    assert (waiver["origin"], waiver["findings"]) == ("train.py:1", ["train.py:0 AIML409"])
+    assert (waiver["origin"], waiver["findings"]) == ("train.py:1", ["train.py AIML409"])
 
 
 def test_waive_file_own_file_only(pytester: pytest.Pytester) -> None:
@@ -343,13 +343,29 @@ def test_waive_file_own_file_only(pytester: pytest.Pytester) -> None:
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["retrain.py AIML409 *", "1 waived and 0 baselined finding(s) are not shown."])
     [waiver] = _report(pytester)["waivers"]
-    assert waiver["findings"] == ["train.py:0 AIML409"]
+    assert waiver["findings"] == ["train.py AIML409"]
+
+
+def test_waive_file_own_file_only_without_tests(pytester: pytest.Pytester) -> None:
+    # Without any test file the rule still reports each module on its own, so the comment
+    # covers its own module whichever module comes first.
+    waived = "# aiml: waive-file[AIML409] trained once in a notebook session, never re-run\n" + TRAIN
+    pytester.makepyfile(retrain=waived, train=TRAIN)
+    result = pytester.runpytest("--aiml-only", "--aiml-select=AIML409", "-p", "no:cacheprovider", "--aiml-report=report.yaml")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["train.py AIML409 the repository has no tests, so none imports train.py"])
+    [waiver] = _report(pytester)["waivers"]
+    assert waiver["findings"] == ["retrain.py AIML409"]
 
 
 def test_line_waiver_repository_finding(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(train="# aiml: waive[AIML409] only a line\n" + TRAIN)
     result = pytester.runpytest("--aiml-only", "--aiml-select=AIML409", "-p", "no:cacheprovider")
     result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines([
+        "The waiver train.py:1 names AIML409, but the finding is on the whole of train.py, so only a file waiver "
+        "covers it: # aiml: waive-file[AIML409] reason, within its first 50 lines.",
+    ])
 
 
 SERVE_CONSTANTS = "import torch\nFEATURE_MEANS = [0.5, 12.5]\nmodel = torch.load('m.pt', weights_only=True)\n"
