@@ -25,16 +25,20 @@ _Handler = Callable[["cst.CSTNode"], object]
 _NOTHING: frozenset[type] = frozenset()
 
 
+# Whitespace nodes own nothing but other whitespace and comments, and make up about half
+# the nodes of a module. A walk skips them when none of its visitors has a handler for them.
+# The two functions below build the sets on first use, because libcst is imported then.
+
+
 @functools.cache
 def _leaf_whitespace() -> frozenset[type]:
-    """Whitespace nodes own nothing but other whitespace and comments, and make up about half
-    the nodes of a module. A walk skips them when none of its visitors has a handler for them.
-    These two never contain a comment, so they are skipped even when a visitor reads comments."""
+    """Return the whitespace types that never contain a comment, skipped even when a visitor reads comments."""
     return frozenset({cst.SimpleWhitespace, cst.Newline})
 
 
 @functools.cache
 def _whitespace() -> frozenset[type]:
+    """Return every whitespace and comment type, skipped when no visitor handles any of them."""
     return _leaf_whitespace() | {
         cst.Comment, cst.TrailingWhitespace, cst.EmptyLine, cst.ParenthesizedWhitespace, cst.BaseParenthesizableWhitespace,
     }
