@@ -12,8 +12,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-
-import yaml
+from typing import Any
 
 from pytest_aiml.artifacts.lfs import LfsRule, lfs_tracked, parse_gitattributes
 
@@ -56,15 +55,25 @@ def read_text(path: Path) -> str | None:
         return None
 
 
+def yaml_document(text: str, where: str) -> Any:
+    """Parse YAML text, or return None when it is not valid YAML, logging the error with ``where``."""
+    # Imported here: only a repository with model artifacts reads YAML beside them, and a
+    # run that takes its results from the cache should not pay for the import.
+    import yaml
+
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        logger.debug("invalid YAML in %s: %s", where, exc)
+        return None
+
+
 def _dvc_outputs(root: Path, rel_path: str) -> list[tuple[str, str]]:
     text = read_text(root / rel_path)
     if text is None:
         return []
-    try:
-        document = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        logger.debug("invalid YAML in %s: %s", rel_path, exc)
-        return []
+    # Invalid YAML gives None, which has no outputs.
+    document = yaml_document(text, rel_path)
     base = PurePosixPath(rel_path).parent
     entries: list[dict[str, object]] = []
     if isinstance(document, dict):

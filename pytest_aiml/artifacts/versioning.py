@@ -21,10 +21,9 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any
 
 from pytest_aiml.artifacts.lfs import LfsPointer
-from pytest_aiml.artifacts.repository_context import RepositoryContext, read_text
+from pytest_aiml.artifacts.repository_context import RepositoryContext, read_text, yaml_document
 
 _BOUNDARY_START = r"(?:^|(?<=[_\-.\s]))"
 _BOUNDARY_END = r"(?=$|[_\-.\s])"
@@ -72,23 +71,11 @@ def version_from_metadata(metadata: dict[str, str]) -> str | None:
     return None
 
 
-def _yaml_document(text: str) -> Any:
-    """Parse YAML text, or return None when it is not YAML."""
-    # Imported here: only a repository with model artifacts reads their metadata, and a
-    # run that takes its results from the cache should not pay for the import.
-    import yaml
-
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError:
-        return None
-
-
-def _structured_version(text: str) -> str | None:
+def _structured_version(text: str, where: str) -> str | None:
     try:
         document = json.loads(text)
     except ValueError:
-        document = _yaml_document(text)
+        document = yaml_document(text, where)
     if not isinstance(document, dict):
         return None
     return version_from_metadata({str(key): str(value) for key, value in document.items() if value is not None})
@@ -108,7 +95,7 @@ def version_from_sidecar(rel_path: str, root: Path, context: RepositoryContext) 
     folder = "" if str(posix.parent) == "." else f"{posix.parent}/"
     mlmodel = f"{folder}MLmodel"
     if mlmodel in context.files:
-        document = _yaml_document(read_text(root / mlmodel) or "")
+        document = yaml_document(read_text(root / mlmodel) or "", mlmodel)
         if isinstance(document, dict):
             identifier = document.get("model_uuid") or document.get("run_id")
             if identifier:
@@ -116,7 +103,7 @@ def version_from_sidecar(rel_path: str, root: Path, context: RepositoryContext) 
     for name in _sidecar_names(posix.name):
         candidate = f"{folder}{name}"
         if candidate in context.files and candidate != rel_path:
-            version = _structured_version(read_text(root / candidate) or "")
+            version = _structured_version(read_text(root / candidate) or "", candidate)
             if version:
                 return VersionEvidence(version, f"metadata file {candidate}")
     for name in MODEL_CARD_NAMES + (f"{posix.name.split('.', 1)[0]}.md",):

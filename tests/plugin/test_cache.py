@@ -209,14 +209,16 @@ def test_ruled_out_file_has_no_item(pytester: pytest.Pytester, modules: int) -> 
         assert not [line for line in result.outlines if "module_02.py" in line], name
 
 
-def test_warm_run_imports_no_libcst(pytester: pytest.Pytester) -> None:
+def test_warm_run_skips_heavy_imports(pytester: pytest.Pytester) -> None:
     # Every finding comes from the cache, so nothing is parsed, and libcst (about 0.2 s to
-    # import) stays unimported. Only a fresh process can show that.
+    # import) stays unimported, as does yaml, read only beside model artifacts. Only a
+    # fresh process can show that.
     pytester.makepyfile(model_io=UNSAFE, other=CHECKED_SAFE)
     # The subprocess has its folder on sys.path, so the probe loads as a plugin. The run names
     # its files, so the probe itself is not scanned.
     pytester.makepyfile(
-        libcst_probe="import sys\n\n\ndef pytest_unconfigure(config):\n    print('libcst imported:', 'libcst' in sys.modules)\n"
+        libcst_probe="import sys\n\n\ndef pytest_unconfigure(config):\n"
+        "    print('libcst imported:', 'libcst' in sys.modules)\n    print('yaml imported:', 'yaml' in sys.modules)\n"
     )
     arguments = (*ARGS, "-p", "libcst_probe", "-p", "no:randomly", "model_io.py", "other.py")
     cold = pytester.runpytest_subprocess(*arguments)
@@ -224,4 +226,4 @@ def test_warm_run_imports_no_libcst(pytester: pytest.Pytester) -> None:
     cold.stdout.fnmatch_lines(["libcst imported: True"])
     warm = pytester.runpytest_subprocess(*arguments)
     warm.assert_outcomes(failed=1, passed=1)
-    warm.stdout.fnmatch_lines(["libcst imported: False"])
+    warm.stdout.fnmatch_lines(["libcst imported: False", "yaml imported: False"])
