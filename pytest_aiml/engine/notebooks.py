@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
+
+log = logging.getLogger("pytest_aiml.notebooks")
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +66,20 @@ def notebook_source(text: str) -> NotebookSource:
         lines.append("")
         origin.append((code_number, 0))
     return NotebookSource(source="\n".join(lines) + "\n", cell_of_line=tuple(origin))
+
+
+def python_code(path: str, text: str) -> str | None:
+    """Return the Python code of a file: its text, or a notebook's code cells joined.
+
+    A notebook that is not notebook JSON gives None, and the reason is logged at debug level.
+    """
+    if not path.endswith(".ipynb"):
+        return text
+    try:
+        return notebook_source(text).source
+    except ValueError as error:
+        log.debug("%s: %s", path, error)
+        return None
 
 
 #: Cell magics whose body is Python that IPython runs; every other cell magic

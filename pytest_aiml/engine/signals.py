@@ -8,14 +8,11 @@ finding on its own.
 
 from __future__ import annotations
 
-import logging
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from pytest_aiml.engine.notebooks import notebook_source
-
-log = logging.getLogger("pytest_aiml.signals")
+from pytest_aiml.engine.notebooks import python_code
 
 _IMPORT_LINE = re.compile(r"^[ \t]*(?:from[ \t]+([A-Za-z_][\w.]*)[ \t]+import|import[ \t]+([A-Za-z_][\w., \t]*))", re.MULTILINE)
 
@@ -326,13 +323,8 @@ _SIGNAL_ANCHORS = {name: _GIVEN_ANCHORS.get(name) or _anchors(pattern.pattern) f
 
 def file_signals(path: str, text: str) -> FileSignals | None:
     """Read the signals of a Python file, or of a notebook's code cells; None for a notebook that is not valid JSON."""
-    if path.endswith(".ipynb"):
-        try:
-            text = notebook_source(text).source
-        except ValueError as error:
-            log.debug("%s: %s", path, error)
-            return None
-    return read_signals(path, text)
+    code = python_code(path, text)
+    return None if code is None else read_signals(path, code)
 
 
 def read_signals(path: str, text: str) -> FileSignals:

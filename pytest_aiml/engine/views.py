@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pytest_aiml.engine.constants import LiteralConstant, preprocessing_constants
-from pytest_aiml.engine.notebooks import notebook_source
+from pytest_aiml.engine.notebooks import python_code
 from pytest_aiml.engine.signals import FileSignals, file_signals
 
 _IMPORT = re.compile(r"^[ \t]*import[ \t]+([\w. \t,]+)", re.MULTILINE)
@@ -102,12 +102,8 @@ def literal_constants(path: str, text: str) -> dict[str, LiteralConstant]:
     Line numbers of a notebook count lines of its code cells joined together. A notebook
     that cannot be read has no constants.
     """
-    if path.endswith(".ipynb"):
-        try:
-            text = notebook_source(text).source
-        except ValueError:
-            return {}
-    return preprocessing_constants(text, path)
+    code = python_code(path, text)
+    return {} if code is None else preprocessing_constants(code, path)
 
 
 def _encode_constants(constants: dict[str, LiteralConstant]) -> Any:
