@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -54,20 +55,38 @@ def _recorded(tmp_path: Path, name: str, view: str, text: str) -> tuple[RepoFile
     return repo, log
 
 
-def test_comment_added_to_a_module_keeps_its_imports(tmp_path: Path) -> None:
-    _, log = _recorded(tmp_path, "pkg/app.py", "imports", "from .model import load\n")
-    (tmp_path / "pkg/app.py").write_text("from .model import load\n# served by uvicorn\n")
-    assert log.unchanged(tmp_path)
-    (tmp_path / "pkg/app.py").write_text("from .model import load\nimport fastapi\n")
-    assert not log.unchanged(tmp_path)
+#: For each view: a file, an edit that leaves the view as it is, and edits that change it.
+EDITS = [
+    pytest.param(
+        "pkg/app.py", "imports", "from .model import load\n", "from .model import load\n# served by uvicorn\n",
+        ["from .model import load\nimport fastapi\n"],
+        id="imports",
+    ),
+    pytest.param(
+        "train.py", "signals", "import torch\n", "import torch\n\n\ndef helper():\n    return 1\n",
+        ["import torch\nimport mlflow\n"],
+        id="signals",
+    ),
+    # The constants' lines are part of their view, because findings report them.
+    pytest.param(
+        "train.py", "preprocessing-constants", "FEATURE_MEANS = [0.5, 12.0]\nmodel.fit(x)\n",
+        "FEATURE_MEANS = [0.5, 12.0]\nmodel.fit(x)  # one epoch\n\n\ndef helper():\n    return 1\n",
+        ["FEATURE_MEANS = [0.5, 12.5]\nmodel.fit(x)\n", "# means of the training set\nFEATURE_MEANS = [0.5, 12.0]\nmodel.fit(x)\n"],
+        id="preprocessing-constants",
+    ),
+]
 
 
-def test_signals_view_follows_the_signals(tmp_path: Path) -> None:
-    _, log = _recorded(tmp_path, "train.py", "signals", "import torch\n")
-    (tmp_path / "train.py").write_text("import torch\n\n\ndef helper():\n    return 1\n")
+@pytest.mark.parametrize(("name", "view", "original", "kept", "changed"), EDITS)
+def test_view_ignores_edits_that_keep_it(
+    tmp_path: Path, name: str, view: str, original: str, kept: str, changed: list[str]
+) -> None:
+    _, log = _recorded(tmp_path, name, view, original)
+    (tmp_path / name).write_text(kept)
     assert log.unchanged(tmp_path)
-    (tmp_path / "train.py").write_text("import torch\nimport mlflow\n")
-    assert not log.unchanged(tmp_path)
+    for text in changed:
+        (tmp_path / name).write_text(text)
+        assert not log.unchanged(tmp_path), text
 
 
 def test_view_of_deleted_file_mismatches(tmp_path: Path) -> None:
@@ -94,17 +113,6 @@ def test_view_read_records_the_caller_value(tmp_path: Path) -> None:
     [(read, recorded)] = log.fingerprints.items()
     assert read == Read("app.py", "view:imports")
     assert "|" in recorded
-
-
-def test_constants_view_ignores_other_edits(tmp_path: Path) -> None:
-    _, log = _recorded(tmp_path, "train.py", "preprocessing-constants", "FEATURE_MEANS = [0.5, 12.0]\nmodel.fit(x)\n")
-    (tmp_path / "train.py").write_text("FEATURE_MEANS = [0.5, 12.0]\nmodel.fit(x)  # one epoch\n\n\ndef helper():\n    return 1\n")
-    assert log.unchanged(tmp_path)
-    (tmp_path / "train.py").write_text("FEATURE_MEANS = [0.5, 12.5]\nmodel.fit(x)\n")
-    assert not log.unchanged(tmp_path)
-    # The constants' lines are part of the view: findings report them.
-    (tmp_path / "train.py").write_text("# means of the training set\nFEATURE_MEANS = [0.5, 12.0]\nmodel.fit(x)\n")
-    assert not log.unchanged(tmp_path)
 
 
 def test_constants_view_tells_values_apart() -> None:
