@@ -22,7 +22,7 @@ class Verdict:
     baselined: list[Finding] = field(default_factory=list)
     #: Active findings that an expired waiver would have covered.
     expired: list[tuple[Finding, Waiver]] = field(default_factory=list)
-    #: Active findings on a whole file that a line waiver in that file names: only
+    #: Active findings on a whole file that a line waiver in that file names. Only
     #: ``waive-file`` covers a finding that has no line.
     misplaced: list[tuple[Finding, Waiver]] = field(default_factory=list)
     below_threshold: bool = False

@@ -38,7 +38,7 @@ def test_custom_rule_example_own_examples() -> None:
         assert run_example(rule, example) == [], example.source
 
 
-def test_custom_rule_example_warm_run_imports_no_libcst(pytester: pytest.Pytester) -> None:
+def test_example_warm_run_skips_libcst(pytester: pytest.Pytester) -> None:
     # The example reads libcst through the engine's lazy module, so a run that takes every
     # result from the cache imports none of it, even with pytest scanning the conftest.py.
     shutil.copy(EXAMPLES / "custom_rule_conftest.py", pytester.path / "conftest.py")

@@ -57,8 +57,8 @@ def read_text(path: Path) -> str | None:
 
 def yaml_document(text: str, where: str) -> Any:
     """Parse YAML text, or return None when it is not valid YAML, logging the error with ``where``."""
-    # Imported here: only a repository with model artifacts reads YAML beside them, and a
-    # run that takes its results from the cache should not pay for the import.
+    # Imported here, because only a repository with model artifacts reads YAML beside them,
+    # and a run that takes its results from the cache should not pay for the import.
     import yaml
 
     try:

@@ -187,8 +187,8 @@ class Inventory:
         Line numbers of a notebook count lines of its code cells joined together.
         """
         if path not in self._constants:
-            # Read through a view: an edit that leaves the constants as they are (a comment,
-            # a change inside a function) leaves the repository rules' cached results valid.
+            # Read through a view, so that an edit leaving the constants as they are (a comment,
+            # a change inside a function) keeps the repository rules' cached results valid.
             self._constants[path] = self.repo.read_view(path, "preprocessing-constants") or {}
         return self._constants[path]
 

@@ -27,9 +27,9 @@ class _ImportedOnFirstUse(types.ModuleType):
     def __getattr__(self, name: str) -> Any:
         # Called only for names the module does not hold yet, so only before the import.
         if name.startswith("_"):
-            # Tools probe every name of a module for private attributes: pytest reads
-            # ``_mock_name`` on each name of a conftest.py that rules live in. libcst's API
-            # has no private names, so a probe must not cost the import.
+            # Tools probe the names of a module for private attributes, as pytest reads
+            # ``_mock_name`` on each name of a conftest.py that holds rules. libcst's API has
+            # no private names, so such a probe must not cost the import.
             raise AttributeError(f"module 'libcst' has no attribute {name!r} until it is imported")
         return getattr(load(), name)
 
@@ -39,7 +39,7 @@ def load() -> types.ModuleType:
     module = importlib.import_module("libcst")
     if not loaded():
         cst.__dict__.update(module.__dict__)
-        # From here on ``cst`` is an ordinary module: no hook runs on its reads.
+        # From here on ``cst`` is an ordinary module, so no hook runs on its reads.
         cst.__class__ = types.ModuleType
     return module
 

@@ -359,7 +359,7 @@ def positioned_findings(
     computing the starts of the flagged nodes and their statements.
     """
     if positions is None:
-        # Positions need libcst's code generation: imported only by runs that report.
+        # Positions need libcst's code generation, so only runs with findings import them.
         from pytest_aiml.engine.positions import start_positions
 
         starts = start_positions(module, [node for pending in context.pending for node in _located(pending) if node is not None])

@@ -111,7 +111,10 @@ def _encode_constants(constants: dict[str, LiteralConstant]) -> Any:
 
 
 def _canonical(value: Any) -> Any:
-    """Encode a literal so that equal values, and only those, encode alike: sets in a fixed order, tuples apart from lists."""
+    """Encode a literal so that equal values, and only those, encode alike.
+
+    Sets come out in a fixed order, and a tuple encodes differently from a list.
+    """
     if isinstance(value, dict):
         return ["dict", sorted(([_canonical(key), _canonical(item)] for key, item in value.items()), key=json.dumps)]
     if isinstance(value, (set, frozenset)):

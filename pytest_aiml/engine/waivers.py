@@ -185,9 +185,9 @@ def inline_match(finding: Finding, waiver: Waiver) -> bool:
 
     It may be on the flagged line, on a comment line just above it, on the first line
     of the enclosing statement (multi-line calls, decorators, comprehensions) or on a
-    comment line just above that; a ``waive-file`` waiver covers the whole file. Either
-    covers findings in its own file only: a repository rule's item has findings in many
-    files. A finding on a whole file (line 0) is covered by ``waive-file`` alone.
+    comment line just above that. A ``waive-file`` waiver covers the whole file. Either
+    covers findings in its own file only, because a repository rule's item has findings
+    in many files. A finding on a whole file (line 0) is covered by ``waive-file`` alone.
     """
     if not waiver.covers_code(finding.code) or (waiver.file and waiver.file != finding.path):
         return False

@@ -661,7 +661,7 @@ class UntestedMlModule(RepoRule):
             # One finding per module, as when tests exist, so that a waive-file comment in one
             # module covers that module alone.
             for module in modules:
-                yield Finding(code=self.code, path=module, message=f"the repository has no tests, so none imports {module}")
+                yield Finding(code=self.code, path=module, message=f"the repository has no tests, so no test imports {module}")
             return
         tested = set(module_graph(inventory).closure(tests))
         untested = [module for module in modules if module not in tested]

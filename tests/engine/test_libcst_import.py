@@ -8,7 +8,7 @@ import textwrap
 
 
 def _run(code: str) -> subprocess.CompletedProcess[str]:
-    # A fresh interpreter: this one imported libcst long ago.
+    # A fresh interpreter, because this one imported libcst long ago.
     return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, timeout=120)
 
 

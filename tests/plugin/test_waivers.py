@@ -353,7 +353,7 @@ def test_waive_file_own_file_only_without_tests(pytester: pytest.Pytester) -> No
     pytester.makepyfile(retrain=waived, train=TRAIN)
     result = pytester.runpytest("--aiml-only", "--aiml-select=AIML409", "-p", "no:cacheprovider", "--aiml-report=report.yaml")
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["train.py AIML409 the repository has no tests, so none imports train.py"])
+    result.stdout.fnmatch_lines(["train.py AIML409 the repository has no tests, so no test imports train.py"])
     [waiver] = _report(pytester)["waivers"]
     assert waiver["findings"] == ["retrain.py AIML409"]
 

@@ -139,7 +139,7 @@ def test_untested_module_per_file_without_tests(tmp_path):
     files = {f"jobs/train_{index}.py": SKLEARN_TRAIN for index in range(3)}
     findings = _check(UntestedMlModule, tmp_path, files)
     assert [finding.path for finding in findings] == ["jobs/train_0.py", "jobs/train_1.py", "jobs/train_2.py"]
-    assert findings[0].message == "the repository has no tests, so none imports jobs/train_0.py"
+    assert findings[0].message == "the repository has no tests, so no test imports jobs/train_0.py"
 
 
 def test_untested_module_per_file(tmp_path):
