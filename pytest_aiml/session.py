@@ -503,13 +503,27 @@ class AimlSession:
             if self._from_cache(relative, content) is None:
                 jobs.append((relative, content))
         if xdist_support.is_worker(self.config) and jobs:
+            scanned_here = False
+
+            def scan() -> list[tuple[str, FileScan]]:
+                nonlocal scanned_here
+                scanned_here = True
+                return list(self._scan(jobs))
+
             # The worker that scanned may have had more jobs, because this one may have found
             # some of its entries in the cache already. So its results are matched by path.
-            stored = dict(xdist_support.computed_once(shared, "prescan", lambda: list(self._scan(jobs))))
+            stored = dict(xdist_support.computed_once(shared, "prescan", scan))
             for relative in relatives:
                 if relative in stored:
                     self._store_scan(relative, stored[relative])
                 yield relative
+            if scanned_here and self._workers > 1:
+                # As in a run without xdist, the repository rules start in a process of their
+                # own once the scan is over, and both workers run file items meanwhile. Their
+                # results are stored for every worker, which would otherwise wait for the first
+                # worker that runs a repository item to check them all.
+                self._start_repository_check()
+                xdist_support.computed_ahead(shared, "repository", self._repository_results)
             return
         scans = self._scan(jobs)
         # The jobs keep the order of ``relatives``, so each file waits only for its own scan.
@@ -533,6 +547,7 @@ class AimlSession:
             self._analyses[relative] = analysis
         if scan.signals is not None:
             self.signals_cache.put(self.signals_cache.key(relative, source[0]), scan.signals.modules, scan.signals.signals)
+        self.repo.computed_views.add(relative, source[0], scan.views)
 
     def _scan(self, jobs: Sequence[tuple[str, bytes]]) -> Iterator[tuple[str, FileScan]]:
         if not jobs:
@@ -793,6 +808,7 @@ class AimlSession:
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         if xdist_support.is_worker(self.config):
+            xdist_support.send_analysis_times(self.config, self._cache_counts(), self.rule_times)
             return
         # Items that never ran found nothing, so an interrupted run's report is marked partial.
         self.interrupted = self.collection_failed or exitstatus in (
@@ -842,17 +858,36 @@ class AimlSession:
             # That collection looks for unraisable exceptions in the tests' garbage, and no test ran.
             gc.freeze()
 
+    def _cache_counts(self) -> tuple[int, int] | None:
+        """Return the analysis cache's hits and misses, or None when this process never opened it."""
+        # The pytest-xdist controller analyses nothing. Opening the cache only to count
+        # nothing would import every rule and read the dependency files at the end of its run.
+        if "cache" not in self.__dict__:
+            return None
+        return self.cache.hits, self.cache.misses
+
     def _write_rule_times(self, terminalreporter: Any) -> None:
         """Show where the analysis time went: with ``-vv`` in the terminal, with debug logging in the log."""
-        cache = f"analysis cache: {self.cache.hits} hits, {self.cache.misses} misses"
-        lines = self.rule_times.lines()
-        log.debug("%s; time per rule over the files analysed in this process:\n%s", cache, "\n".join(lines) or "none")
+        counts = self._cache_counts()
+        caches = [] if counts is None else [f"analysis cache: {counts[0]} hits, {counts[1]} misses"]
+        hits = counts[0] if counts is not None else 0
+        rule_times = RuleTimes()
+        rule_times.merge(self.rule_times)
+        for worker, (worker_counts, worker_times) in xdist_support.received_analysis_times(self.config).items():
+            rule_times.merge(worker_times)
+            if worker_counts is not None:
+                caches.append(f"analysis cache of {worker}: {worker_counts[0]} hits, {worker_counts[1]} misses")
+                hits += worker_counts[0]
+        lines = rule_times.lines()
+        cache = "; ".join(caches) or "analysis cache: not used"
+        log.debug("%s; time per rule over the files analysed in this run:\n%s", cache, "\n".join(lines) or "none")
         if self.config.option.verbose < 2:
             return
         terminalreporter.write_sep("-", "aiml analysis time")
-        terminalreporter.write_line(cache)
+        for line in caches or [cache]:
+            terminalreporter.write_line(line)
         if not lines:
-            terminalreporter.write_line("every file came from the cache (or was analysed by pytest-xdist workers)")
+            terminalreporter.write_line("every file came from the cache" if hits else "no file was analysed")
         for line in lines:
             terminalreporter.write_line(line)
 

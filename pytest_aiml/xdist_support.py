@@ -1,27 +1,38 @@
-"""pytest-xdist coordination: the controller decides the scan scope, workers follow it.
+"""pytest-xdist coordination: the scan scope, values computed once per run, and the workers' analysis times.
 
 Workers must collect exactly the same items, and under xdist a worker's arguments
 no longer tell whether the user gave paths or relied on ``testpaths``, so the
-controller sends its decision in ``workerinput``.
+controller sends its decision in ``workerinput``. Repository-wide values (the scan,
+the inventory, the repository rules' results) are computed by one process and read
+by the others through a folder of this run. Each worker sends its analysis cache
+counts and rule times back in ``workeroutput``, for the controller's ``-vv`` summary.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import logging
 import os
 import pickle
 import shutil
 import tempfile
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import pytest
 
+if TYPE_CHECKING:
+    from pytest_aiml.engine.runner import RuleTimes
+
+log = logging.getLogger("pytest_aiml.xdist")
+
 _WORKERINPUT_KEY = "aiml_scope"
 _SHARED_KEY = "aiml_shared_directory"
+_ANALYSIS_TIMES_KEY = "aiml_analysis_times"
 T = TypeVar("T")
 
 
@@ -75,6 +86,8 @@ class XdistHooks:
         self.scope = scope
         #: Created by the controller for this run only; workers put repository-wide results there.
         self.shared_directory: Path | None = None
+        #: What each finished worker sent with :func:`send_analysis_times`, by worker id.
+        self.analysis_times: dict[str, dict[str, object]] = {}
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_configure_node(self, node: object) -> None:
@@ -82,6 +95,13 @@ class XdistHooks:
         if self.shared_directory is None:
             self.shared_directory = Path(tempfile.mkdtemp(prefix="pytest-aiml-run-"))
         node.workerinput[_SHARED_KEY] = str(self.shared_directory)  # type: ignore[attr-defined]
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node: object, error: object) -> None:
+        output = getattr(node, "workeroutput", None) or {}
+        if _ANALYSIS_TIMES_KEY in output:
+            worker = node.workerinput.get("workerid", f"worker {len(self.analysis_times) + 1}")  # type: ignore[attr-defined]
+            self.analysis_times[str(worker)] = output[_ANALYSIS_TIMES_KEY]
 
     def pytest_unconfigure(self) -> None:
         if self.shared_directory is not None:
@@ -95,6 +115,28 @@ def shared_directory(config: pytest.Config) -> Path | None:
         return Path(value) if value else None
     hooks = config.pluginmanager.get_plugin("aiml-xdist")
     return getattr(hooks, "shared_directory", None)
+
+
+def send_analysis_times(config: pytest.Config, cache_counts: tuple[int, int] | None, rule_times: RuleTimes) -> None:
+    """Send a worker's analysis cache counts and rule times to the controller, which shows them with ``-vv``."""
+    config.workeroutput[_ANALYSIS_TIMES_KEY] = {  # type: ignore[attr-defined]
+        "cache": list(cache_counts) if cache_counts is not None else None,
+        "seconds": dict(rule_times.seconds),
+        "files": dict(rule_times.files),
+    }
+
+
+def received_analysis_times(config: pytest.Config) -> dict[str, tuple[tuple[int, int] | None, RuleTimes]]:
+    """Return, by worker id, the cache counts and rule times of the workers that have finished."""
+    from pytest_aiml.engine.runner import RuleTimes
+
+    hooks = config.pluginmanager.get_plugin("aiml-xdist")
+    received: dict[str, tuple[tuple[int, int] | None, RuleTimes]] = {}
+    for worker, sent in sorted(getattr(hooks, "analysis_times", {}).items()):
+        cache = sent.get("cache")
+        counts = (int(cache[0]), int(cache[1])) if isinstance(cache, (list, tuple)) else None
+        received[worker] = (counts, RuleTimes(dict(sent.get("seconds") or {}), dict(sent.get("files") or {})))
+    return received
 
 
 def can_share(directory: Path | None) -> bool:
@@ -121,11 +163,55 @@ def computed_once(directory: Path | None, name: str, compute: Callable[[], T]) -
             with stored.open("rb") as stream:
                 return pickle.load(stream)  # noqa: S301 - written by this run, in a private folder
         value = compute()
-        handle, temporary = tempfile.mkstemp(prefix=".tmp-", dir=directory)
-        with os.fdopen(handle, "wb") as stream:
-            pickle.dump(value, stream, protocol=pickle.HIGHEST_PROTOCOL)
-        os.replace(temporary, stored)
+        _store(stored, value)
         return value
+
+
+def computed_ahead(directory: Path | None, name: str, result: Callable[[], T]) -> bool:
+    """Store ``result()`` for :func:`computed_once`, holding its lock from now until the value is stored.
+
+    For a value this process already computes elsewhere, in a background process, and
+    that ``result`` waits for: the other processes of the run then wait for that value
+    instead of computing it again. A thread waits and stores it, so this process goes
+    on meanwhile. If ``result`` raises, nothing is stored, and each process that asks
+    computes the value itself and meets the error there. Returns whether the thread was
+    started; it is not where values cannot be shared, or one is already stored.
+    """
+    if not can_share(directory):
+        return False
+    import fcntl
+
+    assert directory is not None
+    stored = directory / f"{name}.pickle"
+    # The lock is taken before this call returns, so no other process can take it first.
+    # A flock lock belongs to the open file, not to the thread, so the thread can release it.
+    handle = (directory / f"{name}.lock").open("a")
+    fcntl.flock(handle, fcntl.LOCK_EX)
+    if stored.is_file():
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        handle.close()
+        return False
+
+    def store() -> None:
+        try:
+            _store(stored, result())
+        except Exception as error:  # noqa: BLE001 - reported by the processes that compute it again
+            log.debug("computing %s ahead failed (%s); each process that needs it computes it", name, error)
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+            handle.close()
+
+    # Not a daemon: the worker does not exit before the value is stored, and the controller
+    # reads it (for the terminal summary) after the workers have exited.
+    threading.Thread(target=store, name=f"pytest-aiml {name}").start()
+    return True
+
+
+def _store(stored: Path, value: object) -> None:
+    handle, temporary = tempfile.mkstemp(prefix=".tmp-", dir=stored.parent)
+    with os.fdopen(handle, "wb") as stream:
+        pickle.dump(value, stream, protocol=pickle.HIGHEST_PROTOCOL)
+    os.replace(temporary, stored)
 
 
 @contextmanager

@@ -19,7 +19,7 @@ from pytest_aiml.artifacts.extensions import MODEL_EXTENSIONS, has_model_extensi
 from pytest_aiml.engine.reads import (
     MISSING, Read, ReadRecorder, fingerprint, is_binary, read_text_bytes, text_fingerprint, text_limit, view_fingerprint,
 )
-from pytest_aiml.engine.views import view_of
+from pytest_aiml.engine.views import ComputedViews, view_of
 
 log = logging.getLogger("pytest_aiml.discovery")
 
@@ -160,6 +160,8 @@ class RepoFiles:
     root: Path
     paths: tuple[str, ...]
     reads: ReadRecorder = field(default_factory=ReadRecorder, compare=False, repr=False)
+    #: Views that a cold scan computed ahead; :meth:`read_view` takes them for unchanged bytes.
+    computed_views: ComputedViews = field(default_factory=ComputedViews, compare=False, repr=False)
 
     @cached_property
     def by_kind(self) -> dict[FileKind, tuple[str, ...]]:
@@ -209,7 +211,12 @@ class RepoFiles:
             self.reads.record(Read(path, f"view:{name}"), MISSING)
             return None
         content = None if data is None or is_binary(data) else data
-        value = value_of(content) if value_of is not None else view_of(name, path, content)
+        if value_of is not None:
+            value = value_of(content)
+        else:
+            known, value = self.computed_views.get(path, name, content)
+            if not known:
+                value = view_of(name, path, content)
         if self.reads.active:
             self.reads.record(Read(path, f"view:{name}"), view_fingerprint(name, path, size, data, value, known=True))
         return value

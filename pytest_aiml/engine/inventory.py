@@ -7,7 +7,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from pytest_aiml.engine.cache import SignalsCache
 from pytest_aiml.engine.constants import LiteralConstant
@@ -16,6 +16,7 @@ from pytest_aiml.engine.dependencies import Pin, collect_pins, is_development_pi
 from pytest_aiml.engine.discovery import FileKind, RepoFiles, classify, is_test_path
 from pytest_aiml.engine.reads import ReadLog
 from pytest_aiml.engine.signals import MODULE_GROUPS, FileSignals, file_signals, group_members
+from pytest_aiml.engine.views import imported_names, literal_constants
 
 T = TypeVar("T")
 
@@ -256,6 +257,33 @@ def _signals(path: str, content: bytes | None, signals_cache: SignalsCache | Non
     if signals is not None and signals_cache is not None:
         signals_cache.put(key, signals.modules, signals.signals)
     return signals
+
+
+#: Names of training scripts in any letter case: those of ``_TRAINING_SCRIPT_NAME`` and more.
+_TRAINING_NAME = re.compile(r"(^|/)[\w-]*train[\w-]*\.py$", re.IGNORECASE)
+_TRAINING_SIGNALS = frozenset({"backward_call", "optimizer_step", "fit_call"})
+
+
+def views_ahead(path: str, text: str, signals: FileSignals | None) -> dict[str, Any]:
+    """Compute the views of a file that the repository rules will likely read, during a cold scan.
+
+    The repository rules wait for the end of the scan and then run on one core, so views
+    computed in the scan's pool, beside the signals, spare them that time. Which views is
+    a guess, and never changes a result: a view left out is computed when it is read, and
+    one added costs only time. The module graph reads the imports of every Python module.
+    AIML804 reads the constants of training modules (``training_files`` and
+    ``training_scripts``, found here with a wider net) when the repository also has serving
+    modules. Those of serving modules are left to be read: they are few and short, and a
+    library with serving code but no training would compute them for nothing.
+    """
+    if signals is None:
+        return {}
+    views: dict[str, Any] = {}
+    if path.endswith(".py"):
+        views["imports"] = imported_names(path, text)
+    if not is_test_path(path) and (_TRAINING_NAME.search(path) or not _TRAINING_SIGNALS.isdisjoint(signals.signals)):
+        views["preprocessing-constants"] = literal_constants(path, text)
+    return views
 
 
 def is_training_script_name(path: str) -> bool:

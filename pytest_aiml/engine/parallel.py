@@ -9,11 +9,12 @@ import os
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from pytest_aiml.engine.cache import AnalysisCache
 from pytest_aiml.engine.context import RepoContext
+from pytest_aiml.engine.inventory import views_ahead
 from pytest_aiml.engine.registry import RuleRegistry
 from pytest_aiml.engine.runner import FileAnalysis, analyze_text, screen
 from pytest_aiml.engine.signals import FileSignals, file_signals
@@ -34,11 +35,13 @@ class ScanSettings:
 
 @dataclass(frozen=True, slots=True)
 class FileScan:
-    """One file's share of a cold scan: its analysis (with the rules that apply) and its inventory signals."""
+    """One file's share of a cold scan: its analysis (with the rules that apply), its inventory signals and views."""
 
     analysis: FileAnalysis
     #: None for a notebook that is not valid JSON; the inventory leaves it out, as it does when it reads the file itself.
     signals: FileSignals | None
+    #: The views the repository rules will likely read, by name (``inventory.views_ahead``).
+    views: dict[str, Any] = field(default_factory=dict)
 
 
 #: The settings the forked workers inherit: the registry (custom rules included), the context and the cache.
@@ -53,7 +56,7 @@ def default_workers() -> int:
 
 
 def scan_file(path: str, content: bytes, settings: ScanSettings) -> FileScan:
-    """Do all the per-file work of a cold scan: screening, analysis, cache entry and signals.
+    """Do all the per-file work of a cold scan: screening, analysis, cache entry, signals and views.
 
     All of it depends on the file alone, so it runs in the pool's workers, and the main
     process only reads, hashes and collects.
@@ -67,7 +70,8 @@ def scan_file(path: str, content: bytes, settings: ScanSettings) -> FileScan:
     else:
         analysis = FileAnalysis(path, ())
     settings.cache.put(path, content, analysis)
-    return FileScan(analysis, file_signals(path, text))
+    signals = file_signals(path, text)
+    return FileScan(analysis, signals, views_ahead(path, text, signals))
 
 
 def scan_in_pool(jobs: Sequence[tuple[str, bytes]], settings: ScanSettings, workers: int | None = None) -> Iterator[FileScan]:

@@ -55,6 +55,12 @@ class RuleTimes:
             self.seconds[code] = self.seconds.get(code, 0.0) + seconds
             self.files[code] = self.files.get(code, 0) + 1
 
+    def merge(self, other: RuleTimes) -> None:
+        """Add the times of analyses made elsewhere (a pytest-xdist worker's)."""
+        for code, seconds in other.seconds.items():
+            self.seconds[code] = self.seconds.get(code, 0.0) + seconds
+            self.files[code] = self.files.get(code, 0) + other.files.get(code, 0)
+
     def lines(self) -> list[str]:
         """Render one line per rule, slowest first: ``AIML101  0.52s  80 files``."""
         ordered = sorted(self.seconds.items(), key=lambda item: (-item[1], item[0]))

@@ -147,3 +147,30 @@ def view_of(name: str, path: str, data: bytes | None) -> Any:
     if data is None:
         return None
     return VIEWS[name].compute(path, data.decode("utf-8-sig", errors="replace"))
+
+
+class ComputedViews:
+    """Views computed ahead, during a cold scan, each with the bytes it was computed from.
+
+    ``RepoFiles.read_view`` takes a view from here when the file's bytes are those the
+    view was computed from, and computes it otherwise. Only the process that computed
+    them keeps them: a pickled copy (an inventory shared with pytest-xdist workers) is
+    empty, because carrying every file's bytes would cost more than computing again.
+    """
+
+    def __init__(self) -> None:
+        self._views: dict[tuple[str, str], tuple[bytes, Any]] = {}
+
+    def add(self, path: str, content: bytes, views: dict[str, Any]) -> None:
+        for name, value in views.items():
+            self._views[(path, name)] = (content, value)
+
+    def get(self, path: str, name: str, content: bytes | None) -> tuple[bool, Any]:
+        """Return ``(True, value)`` for a view computed from exactly ``content``, else ``(False, None)``."""
+        known = self._views.get((path, name))
+        if known is None or content is None or known[0] != content:
+            return False, None
+        return True, known[1]
+
+    def __reduce__(self) -> tuple[type[ComputedViews], tuple[()]]:
+        return ComputedViews, ()
