@@ -11,7 +11,8 @@ start-up are included. The script measures ``ast.parse`` of every Python file (t
 baseline) and a cold ``pytest --aiml-only`` with an empty cache folder. Then it
 measures a warm run on the same cache and a run after one line was appended to one
 file. A cold ``-n 2`` run follows when pytest-xdist is installed, and ``bandit -r -q``
-when Bandit is on PATH. The codebase is copied into a temporary folder first, so that
+when Bandit is on PATH. What the plugin adds to a plain pytest run is the difference
+between pytest's start-up with it and with it blocked, over alternating runs. The codebase is copied into a temporary folder first, so that
 the edit never touches the original. Each figure is printed as seconds and as a ratio
 to the baseline, and the run is written as JSON.
 """
@@ -27,6 +28,7 @@ import os
 import platform
 import random
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -50,7 +52,13 @@ TARGETS = (
     ("cold / cold -n 2 (speed-up)", "cold", "cold_n2", ">=", 1.6),
     # A plain cold run already parses over every core; one process is what -n 2 divides.
     ("cold, one process / cold -n 2", "cold_one_process", "cold_n2", ">=", 1.6),
+    # Absolute, in milliseconds: what installing pytest-aiml adds to a plain pytest run.
+    ("plugin start-up, plain pytest (ms)", "plugin_start", None, "<=", 10.0),
 )
+#: Alternating pairs of runs behind the plugin's start-up cost, a difference of a few
+#: milliseconds between two runs of half a second each.
+START_UP_PAIRS = 15
+QUICK_START_UP_PAIRS = 2
 
 # -- the synthetic codebase --------------------------------------------------------------
 
@@ -420,7 +428,9 @@ def pytest_command(cache: Path, config: Path, rootdir: Path, *extra: str) -> lis
     ]
 
 
-def run_benchmark(codebase: Path, work: Path, *, timeout: float, use_bandit: bool = True) -> dict[str, Measurement]:
+def run_benchmark(
+    codebase: Path, work: Path, *, timeout: float, use_bandit: bool = True, start_up_pairs: int = START_UP_PAIRS
+) -> dict[str, Measurement]:
     """Take every measurement over ``codebase`` (already a copy that may be edited), in order."""
     files = python_files(codebase)
     listing = work / "python-files.txt"
@@ -447,6 +457,7 @@ def run_benchmark(codebase: Path, work: Path, *, timeout: float, use_bandit: boo
         empty, timeout,
     )
     results["pytest_start"].note = "pytest --collect-only on an empty folder, same plugins"
+    results["plugin_start"] = _plugin_start_cost(empty, config, work, timeout, pairs=start_up_pairs)
     cache = work / "cache"
     results["cold"] = run_timed(pytest_command(cache, config, codebase), codebase, timeout)
     results["warm"] = run_timed(pytest_command(cache, config, codebase), codebase, timeout)
@@ -473,6 +484,38 @@ def run_benchmark(codebase: Path, work: Path, *, timeout: float, use_bandit: boo
         results["bandit"] = Measurement(seconds=None, exit_code=None, note="bandit is not on PATH" if use_bandit else "skipped")
 
     return results
+
+
+def _plugin_start_cost(empty: Path, config: Path, work: Path, timeout: float, *, pairs: int) -> Measurement:
+    """Time what pytest-aiml adds to a plain pytest run: its import, options, markers and fixtures.
+
+    The cost is the difference between the median of ``pytest --collect-only`` on an empty
+    folder and the median of the same command with the plugin blocked (``-p no:aiml``),
+    taken in alternating runs so that both see the machine alike. The same runs with
+    hypothesis's own pytest plugin blocked give that plugin's cost, for the note:
+    installing pytest-aiml installs hypothesis, whose plugin comes with it.
+    """
+    base = [sys.executable, "-m", "pytest", "-q", "-p", "no:randomly", f"--rootdir={empty}", "-c", str(config),
+            "-p", "no:cacheprovider", "--collect-only"]
+    variants = {"with": [], "without": ["-p", "no:aiml"], "without hypothesis": ["-p", "no:hypothesispytest"]}
+    times: dict[str, list[float]] = {name: [] for name in variants}
+    for _ in range(pairs):
+        for name, extra in variants.items():
+            measured = run_timed([*base, *extra], empty, timeout)
+            if measured.seconds is None or measured.exit_code != 5:
+                return Measurement(seconds=None, exit_code=measured.exit_code, note=f"pytest {' '.join(extra)}: {measured.note}")
+            times[name].append(measured.seconds)
+    median = {name: statistics.median(values) for name, values in times.items()}
+    cost = median["with"] - median["without"]
+    hypothesis_cost = median["with"] - median["without hypothesis"]
+    return Measurement(
+        seconds=round(cost, 4), exit_code=5,
+        note=(
+            f"{cost * 1000:.1f} ms: medians of {pairs} runs each of pytest --collect-only on an empty folder, "
+            f"{median['with']:.3f} s with the plugin and {median['without']:.3f} s with -p no:aiml; "
+            f"hypothesis's own pytest plugin costs {hypothesis_cost * 1000:.0f} ms of that run"
+        ),
+    )
 
 
 def _items_floor(work: Path, config: Path, cache: Path, codebase: Path, timeout: float) -> Measurement:
@@ -528,8 +571,13 @@ def evaluate_targets(results: dict[str, Measurement]) -> list[dict[str, Any]]:
     evaluated = []
     for name, numerator, denominator, comparison, limit in TARGETS:
         missing = Measurement(seconds=None, exit_code=None)
-        top, bottom = results.get(numerator, missing).seconds, results.get(denominator, missing).seconds
-        value = round(top / bottom, 2) if top is not None and bottom else None
+        top = results.get(numerator, missing).seconds
+        if denominator is None:
+            # An absolute target, in milliseconds.
+            value = round(top * 1000, 1) if top is not None else None
+        else:
+            bottom = results.get(denominator, missing).seconds
+            value = round(top / bottom, 2) if top is not None and bottom else None
         if value is None:
             met = None
         elif comparison == "<=":
@@ -581,7 +629,7 @@ def format_table(results: dict[str, Measurement], targets: list[dict[str, Any]])
         "ast_parse": "ast.parse (baseline)", "cold": "pytest --aiml-only, cold", "warm": "warm (same cache)",
         "one_file_changed": "one file changed", "cold_n2": "cold, -n 2", "bandit": "bandit -r -q",
         "pytest_start": "pytest start-up", "cold_one_process": "cold, --aiml-jobs=1",
-        "pytest_items": "pytest, as many items",
+        "pytest_items": "pytest, as many items", "plugin_start": "plugin start-up",
     }
     rows = [f"{'measurement':<28}{'seconds':>10}{'x ast.parse':>13}{'exit':>6}  note"]
     for key, measurement in results.items():
@@ -647,7 +695,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         for attempt in range(arguments.repeat):
             folder = work / f"pass-{attempt + 1}"
             folder.mkdir()
-            passes.append(run_benchmark(codebase, folder, timeout=arguments.timeout, use_bandit=not arguments.quick))
+            passes.append(run_benchmark(
+                codebase, folder, timeout=arguments.timeout, use_bandit=not arguments.quick,
+                start_up_pairs=QUICK_START_UP_PAIRS if arguments.quick else START_UP_PAIRS,
+            ))
         results = median_of(passes)
         targets = evaluate_targets(results)
         record = {
@@ -670,7 +721,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(format_table(results, targets))
         print(f"record written to {output}")
         # Exit status 5 (nothing collected) is the expected outcome of the start-up measurement.
-        expected = {name: (None, 0, 1, 5) if name == "pytest_start" else (None, 0, 1) for name in results}
+        expected = {name: (None, 0, 1, 5) if name in ("pytest_start", "plugin_start") else (None, 0, 1) for name in results}
         failed = [
             name for name, measurement in results.items()
             if measurement.exit_code not in expected[name] or "timed out" in measurement.note

@@ -68,7 +68,11 @@ def _write_preprocessing_repo(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(features=FEATURES, serving=SERVING_TWIN)
 
 
-@pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["serial", "xdist"])
+# Without hypothesis's own pytest plugin too: the docs offer to block it in repositories
+# that do not use hypothesis, and the property checks call hypothesis directly.
+@pytest.mark.parametrize(
+    "workers", [[], ["-n", "2"], ["-p", "no:hypothesispytest"]], ids=["serial", "xdist", "no-hypothesis-plugin"]
+)
 def test_preprocessing_properties(pytester: pytest.Pytester, workers: list[str]) -> None:
     _write_preprocessing_repo(pytester)
     result = pytester.runpytest("--aiml", "--aiml-report=report.yaml", "-p", "no:cacheprovider", "-rA", *workers)

@@ -60,7 +60,7 @@ def test_targets_compare_ratios(benchmark: ModuleType) -> None:
         name: benchmark.Measurement(seconds=seconds, exit_code=0)
         for name, seconds in {
             "ast_parse": 2.0, "cold": 10.0, "warm": 1.5, "one_file_changed": 1.6, "cold_n2": 5.0, "bandit": 40.0,
-            "cold_one_process": 9.0, "pytest_start": 1.0,
+            "cold_one_process": 9.0, "pytest_start": 1.0, "plugin_start": 0.0123,
         }.items()
     }
     targets = {target["target"]: target for target in benchmark.evaluate_targets(measured)}
@@ -70,6 +70,9 @@ def test_targets_compare_ratios(benchmark: ModuleType) -> None:
     assert targets["cold / cold -n 2 (speed-up)"]["met"] is True
     assert targets["one file changed / warm"]["met"] is True
     assert targets["cold, one process / cold -n 2"]["value"] == 1.8
+    # The plugin's start-up cost is absolute, in milliseconds.
+    assert targets["plugin start-up, plain pytest (ms)"]["value"] == 12.3
+    assert targets["plugin start-up, plain pytest (ms)"]["met"] is False
     measured["bandit"] = benchmark.Measurement(seconds=None, exit_code=None, note="bandit is not on PATH")
     targets = {target["target"]: target for target in benchmark.evaluate_targets(measured)}
     assert targets["cold / bandit"]["met"] is None
@@ -100,8 +103,8 @@ def test_quick_run_writes_record(tmp_path: Path) -> None:
     record = json.loads(output.read_text(encoding="utf-8"))
     measurements = record["measurements"]
     assert set(measurements) == {
-        "ast_parse", "pytest_start", "cold", "warm", "pytest_items", "one_file_changed", "cold_one_process", "cold_n2",
-        "bandit",
+        "ast_parse", "pytest_start", "plugin_start", "cold", "warm", "pytest_items", "one_file_changed", "cold_one_process",
+        "cold_n2", "bandit",
     }
     for name in ("ast_parse", "cold", "warm", "one_file_changed"):
         assert measurements[name]["seconds"] > 0, name
@@ -110,6 +113,9 @@ def test_quick_run_writes_record(tmp_path: Path) -> None:
     # The floor runs as many trivial tests as the warm run has items, and they all pass.
     assert measurements["pytest_items"]["exit_code"] == 0
     assert "trivial tests, as many as the warm run's items" in measurements["pytest_items"]["note"]
+    # The start-up cost is a difference of medians, so noise may make it negative. It must be measured.
+    assert measurements["plugin_start"]["seconds"] is not None
+    assert "with -p no:aiml" in measurements["plugin_start"]["note"]
     assert record["machine"]["cpu_count"] >= 1
     assert record["codebase"]["generated"] == {"files": 12, "seed": 0}
     assert "x ast.parse" in completed.stdout
