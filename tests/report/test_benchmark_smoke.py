@@ -113,9 +113,9 @@ def test_quick_run_writes_record(tmp_path: Path) -> None:
     # The floor runs as many trivial tests as the warm run has items, and they all pass.
     assert measurements["pytest_items"]["exit_code"] == 0
     assert "trivial tests, as many as the warm run's items" in measurements["pytest_items"]["note"]
-    # The start-up cost is a difference of medians, so noise may make it negative. It must be measured.
-    assert measurements["plugin_start"]["seconds"] is not None
-    assert "with -p no:aiml" in measurements["plugin_start"]["note"]
+    # A probe inside a plain pytest run timed the plugin's import and hooks.
+    assert measurements["plugin_start"]["seconds"] > 0
+    assert "importing the plugin module and running its hooks" in measurements["plugin_start"]["note"]
     assert record["machine"]["cpu_count"] >= 1
     assert record["codebase"]["generated"] == {"files": 12, "seed": 0}
     assert "x ast.parse" in completed.stdout
