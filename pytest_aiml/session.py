@@ -90,6 +90,8 @@ class AimlSession:
         #: Files CPython cannot parse, found while screening them (``runner.screen``).
         self._syntax_failures: dict[str, ParseFailure] = {}
         self._file_waivers: dict[str, list[Waiver]] = {}
+        #: Under pytest-xdist, the files this worker took from another worker's scan.
+        self._files_from_other_worker = 0
         #: Set when the run was interrupted (collection errors, Ctrl-C): the results are partial.
         self.interrupted = False
         #: Set when collecting a scanned file failed, for example on an invalid inline waiver.
@@ -513,9 +515,12 @@ class AimlSession:
             # The worker that scanned may have had more jobs, because this one may have found
             # some of its entries in the cache already. So its results are matched by path.
             stored = dict(xdist_support.computed_once(shared, "prescan", scan))
+            missed = {relative for relative, _content in jobs}
             for relative in relatives:
                 if relative in stored:
                     self._store_scan(relative, stored[relative])
+                    # This worker's misses, filled from the scan of the worker that took the lock first.
+                    self._files_from_other_worker += not scanned_here and relative in missed
                 yield relative
             if scanned_here and self._workers > 1:
                 # As in a run without xdist, the repository rules start in a process of their
@@ -808,7 +813,9 @@ class AimlSession:
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         if xdist_support.is_worker(self.config):
-            xdist_support.send_analysis_times(self.config, self._cache_counts(), self.rule_times)
+            xdist_support.send_analysis_times(
+                self.config, xdist_support.WorkerAnalysis(self._cache_counts(), self.rule_times, self._files_from_other_worker)
+            )
             return
         # Items that never ran found nothing, so an interrupted run's report is marked partial.
         self.interrupted = self.collection_failed or exitstatus in (
@@ -869,15 +876,18 @@ class AimlSession:
     def _write_rule_times(self, terminalreporter: Any) -> None:
         """Show where the analysis time went: with ``-vv`` in the terminal, with debug logging in the log."""
         counts = self._cache_counts()
-        caches = [] if counts is None else [f"analysis cache: {counts[0]} hits, {counts[1]} misses"]
+        caches = [] if counts is None else [f"analysis cache: {_cache_line(*counts)}"]
         hits = counts[0] if counts is not None else 0
         rule_times = RuleTimes()
         rule_times.merge(self.rule_times)
-        for worker, (worker_counts, worker_times) in xdist_support.received_analysis_times(self.config).items():
-            rule_times.merge(worker_times)
-            if worker_counts is not None:
-                caches.append(f"analysis cache of {worker}: {worker_counts[0]} hits, {worker_counts[1]} misses")
-                hits += worker_counts[0]
+        for worker, analysis in xdist_support.received_analysis_times(self.config).items():
+            rule_times.merge(analysis.rule_times)
+            if analysis.cache_counts is not None:
+                line = f"analysis cache of {worker}: {_cache_line(*analysis.cache_counts)}"
+                if analysis.files_from_other_worker:
+                    line += f" ({_plural(analysis.files_from_other_worker, 'file', 'files')} from another worker's scan)"
+                caches.append(line)
+                hits += analysis.cache_counts[0]
         lines = rule_times.lines()
         cache = "; ".join(caches) or "analysis cache: not used"
         log.debug("%s; time per rule over the files analysed in this run:\n%s", cache, "\n".join(lines) or "none")
@@ -953,6 +963,14 @@ class _ScanProgress:
             self.reporter.line("")
         else:
             self.reporter.write_line(message)
+
+
+def _plural(count: int, noun: str, nouns: str) -> str:
+    return f"{count} {noun if count == 1 else nouns}"
+
+
+def _cache_line(hits: int, misses: int) -> str:
+    return f"{_plural(hits, 'hit', 'hits')}, {_plural(misses, 'miss', 'misses')}"
 
 
 def _check_fix_options(config: pytest.Config) -> None:

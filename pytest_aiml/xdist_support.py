@@ -117,25 +117,37 @@ def shared_directory(config: pytest.Config) -> Path | None:
     return getattr(hooks, "shared_directory", None)
 
 
-def send_analysis_times(config: pytest.Config, cache_counts: tuple[int, int] | None, rule_times: RuleTimes) -> None:
-    """Send a worker's analysis cache counts and rule times to the controller, which shows them with ``-vv``."""
+@dataclass(frozen=True)
+class WorkerAnalysis:
+    """A pytest-xdist worker's analysis: its cache counts, its rule times, and the files another worker scanned for it."""
+
+    #: Hits and misses of the analysis cache, or None when the worker never opened it.
+    cache_counts: tuple[int, int] | None
+    rule_times: RuleTimes
+    files_from_other_worker: int = 0
+
+
+def send_analysis_times(config: pytest.Config, analysis: WorkerAnalysis) -> None:
+    """Send a worker's analysis to the controller, which shows it with ``-vv``."""
     config.workeroutput[_ANALYSIS_TIMES_KEY] = {  # type: ignore[attr-defined]
-        "cache": list(cache_counts) if cache_counts is not None else None,
-        "seconds": dict(rule_times.seconds),
-        "files": dict(rule_times.files),
+        "cache": list(analysis.cache_counts) if analysis.cache_counts is not None else None,
+        "seconds": dict(analysis.rule_times.seconds),
+        "files": dict(analysis.rule_times.files),
+        "from_other_worker": analysis.files_from_other_worker,
     }
 
 
-def received_analysis_times(config: pytest.Config) -> dict[str, tuple[tuple[int, int] | None, RuleTimes]]:
-    """Return, by worker id, the cache counts and rule times of the workers that have finished."""
+def received_analysis_times(config: pytest.Config) -> dict[str, WorkerAnalysis]:
+    """Return the analysis of each worker that has finished, by worker id."""
     from pytest_aiml.engine.runner import RuleTimes
 
     hooks = config.pluginmanager.get_plugin("aiml-xdist")
-    received: dict[str, tuple[tuple[int, int] | None, RuleTimes]] = {}
+    received: dict[str, WorkerAnalysis] = {}
     for worker, sent in sorted(getattr(hooks, "analysis_times", {}).items()):
         cache = sent.get("cache")
         counts = (int(cache[0]), int(cache[1])) if isinstance(cache, (list, tuple)) else None
-        received[worker] = (counts, RuleTimes(dict(sent.get("seconds") or {}), dict(sent.get("files") or {})))
+        rule_times = RuleTimes(dict(sent.get("seconds") or {}), dict(sent.get("files") or {}))
+        received[worker] = WorkerAnalysis(counts, rule_times, int(sent.get("from_other_worker") or 0))
     return received
 
 

@@ -64,7 +64,10 @@ class RuleTimes:
     def lines(self) -> list[str]:
         """Render one line per rule, slowest first: ``AIML101  0.52s  80 files``."""
         ordered = sorted(self.seconds.items(), key=lambda item: (-item[1], item[0]))
-        return [f"{code:<8} {seconds:7.2f}s {self.files[code]:6d} files" for code, seconds in ordered]
+        return [
+            f"{code:<8} {seconds:7.2f}s {self.files[code]:6d} {'file' if self.files[code] == 1 else 'files'}"
+            for code, seconds in ordered
+        ]
 
 
 _STATEMENT_NAMES = (
