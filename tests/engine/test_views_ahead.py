@@ -27,7 +27,7 @@ def _ahead(path: str, text: str) -> dict[str, Any]:
 
 
 class _CountingViews(ComputedViews):
-    """Computed views that count the reads they answered and those they could not, by view name."""
+    """Computed views that count, by view name, the reads they returned a value for and those they missed."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -73,21 +73,25 @@ def test_pickled_computed_views_are_empty() -> None:
     assert pickle.loads(pickle.dumps(views)).get("train.py", "imports", TRAIN.encode()) == (False, None)
 
 
-def test_read_view_takes_a_computed_view_and_records_the_same_read(tmp_path: Path) -> None:
+def test_read_view_takes_computed_view(tmp_path: Path) -> None:
     (tmp_path / "train.py").write_text(TRAIN)
+    marked = RepoFiles(root=tmp_path, paths=("train.py",))
+    # A value no file could give, so the test can tell where the read took it from.
+    marked.computed_views.add("train.py", TRAIN.encode(), {"imports": frozenset({"computed-ahead"})})
+    assert marked.read_view("train.py", "imports") == {"computed-ahead"}
+    # With the value the file gives, the read records what a read that computes it records.
     computed = RepoFiles(root=tmp_path, paths=("train.py",))
-    # A value no file could give, so that the test sees where the read took it from.
-    computed.computed_views.add("train.py", TRAIN.encode(), {"imports": frozenset({"torch"})})
+    computed.computed_views.add("train.py", TRAIN.encode(), _ahead("train.py", TRAIN))
     plain = RepoFiles(root=tmp_path, paths=("train.py",))
     with computed.reads.recording() as computed_log, plain.reads.recording() as plain_log:
         assert computed.read_view("train.py", "imports") == plain.read_view("train.py", "imports") == {"torch"}
     assert computed_log.fingerprints == plain_log.fingerprints
     (tmp_path / "train.py").write_text(TRAIN.replace("import torch", "import jax"))
-    assert computed.read_view("train.py", "imports") == {"jax"}, "edited bytes are read again"
+    assert marked.read_view("train.py", "imports") == {"jax"}, "edited bytes are read again"
 
 
 @pytest.mark.parametrize("root", SAMPLE_REPOS, ids=lambda path: path.name)
-def test_repository_rules_find_the_views_they_read_computed(root: Path) -> None:
+def test_repository_rules_read_computed_views(root: Path) -> None:
     # Guards the guess of views_ahead against the rules: a rule that starts reading a view
     # of other files (say, constants of a new kind of module) shows up here as a miss.
     found = discover(root)
@@ -101,7 +105,7 @@ def test_repository_rules_find_the_views_they_read_computed(root: Path) -> None:
     assert views.taken.get("imports")
     assert views.taken.get("preprocessing-constants")
     assert "imports" not in views.missed
-    # Serving modules' constants are read when needed; a training module's never are.
+    # Serving modules' constants are computed when read, and a training module's never are.
     inventory = build_inventory(discover(root))
     training = {*inventory.training_files, *inventory.training_scripts}
     assert not training.intersection(views.missed.get("preprocessing-constants", ()))
