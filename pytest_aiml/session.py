@@ -519,8 +519,9 @@ class AimlSession:
             for relative in relatives:
                 if relative in stored:
                     self._store_scan(relative, stored[relative])
-                    # This worker's misses, filled from the scan of the worker that took the lock first.
-                    self._files_from_other_worker += not scanned_here and relative in missed
+                    if not scanned_here and relative in missed:
+                        # A miss of this worker, filled from the scan of the worker that took the lock first.
+                        self._files_from_other_worker += 1
                 yield relative
             if scanned_here and self._workers > 1:
                 # As in a run without xdist, the repository rules start in a process of their
@@ -867,8 +868,8 @@ class AimlSession:
 
     def _cache_counts(self) -> tuple[int, int] | None:
         """Return the analysis cache's hits and misses, or None when this process never opened it."""
-        # The pytest-xdist controller analyses nothing. Opening the cache only to count
-        # nothing would import every rule and read the dependency files at the end of its run.
+        # The pytest-xdist controller analyses nothing. Opening the cache only to count nothing
+        # would list the repository's files and read its dependency files at the end of its run.
         if "cache" not in self.__dict__:
             return None
         return self.cache.hits, self.cache.misses
@@ -942,8 +943,7 @@ class _ScanProgress:
         self.done = 0
         self.live = bool(self.reporter is not None and self.reporter.isatty)
         if self.reporter is not None:
-            processes = "1 process" if workers == 1 else f"{workers} processes"
-            message = f"aiml: analysing {total} files in {processes}"
+            message = f"aiml: analysing {total} files in {_plural(workers, 'process', 'processes')}"
             if self.live:
                 self.reporter.rewrite(message)
             else:

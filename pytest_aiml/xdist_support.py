@@ -185,8 +185,8 @@ def computed_ahead(directory: Path | None, name: str, result: Callable[[], T]) -
     For a value this process already computes elsewhere, in a background process, and
     that ``result`` waits for: the other processes of the run then wait for that value
     instead of computing it again. A thread waits and stores it, so this process goes
-    on meanwhile. If ``result`` raises, nothing is stored, and each process that asks
-    computes the value itself and meets the error there. Returns whether the thread was
+    on meanwhile. If ``result`` raises, nothing is stored, and each process that needs the
+    value computes it itself and meets the error there. Returns whether the thread was
     started; it is not where values cannot be shared, or one is already stored.
     """
     if not can_share(directory):
@@ -208,7 +208,7 @@ def computed_ahead(directory: Path | None, name: str, result: Callable[[], T]) -
         try:
             _store(stored, result())
         except Exception as error:  # noqa: BLE001 - reported by the processes that compute it again
-            log.debug("computing %s ahead failed (%s); each process that needs it computes it", name, error)
+            log.debug("computing %s ahead failed (%s), so each process that needs it computes it", name, error)
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
             handle.close()

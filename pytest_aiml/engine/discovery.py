@@ -160,7 +160,7 @@ class RepoFiles:
     root: Path
     paths: tuple[str, ...]
     reads: ReadRecorder = field(default_factory=ReadRecorder, compare=False, repr=False)
-    #: Views that a cold scan computed ahead; :meth:`read_view` takes them for unchanged bytes.
+    #: Views that a cold scan computed ahead, which :meth:`read_view` takes for unchanged bytes.
     computed_views: ComputedViews = field(default_factory=ComputedViews, compare=False, repr=False)
 
     @cached_property

@@ -153,9 +153,9 @@ class ComputedViews:
     """Views computed ahead, during a cold scan, each with the bytes it was computed from.
 
     ``RepoFiles.read_view`` takes a view from here when the file's bytes are those the
-    view was computed from, and computes it otherwise. Only the process that computed
-    them keeps them: a pickled copy (an inventory shared with pytest-xdist workers) is
-    empty, because carrying every file's bytes would cost more than computing again.
+    view was computed from, and computes it otherwise. A pickled copy (in an inventory
+    shared with pytest-xdist workers) is empty, because carrying every file's bytes would
+    cost more than computing the views again.
     """
 
     def __init__(self) -> None:

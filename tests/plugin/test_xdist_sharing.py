@@ -12,7 +12,7 @@ from pytest_aiml.xdist_support import computed_ahead, computed_once
 
 
 def _in_thread(function):  # type: ignore[no-untyped-def]
-    """Run ``function`` in a thread; return the thread and a list that receives its result."""
+    """Run ``function`` in a thread, and return the thread and a list that receives its result."""
     results: list[object] = []
     thread = threading.Thread(target=lambda: results.append(function()))
     thread.start()
